@@ -1,0 +1,338 @@
+"""Operators and the model graph: the user's DAG, validated on construction.
+
+Costs are kept in the unit the user gave (milliseconds, FLOPs or bytes moved); the cost model in
+``cluster.py`` turns them into times on a device, so one model file serves any cluster.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import networkx as nx
+
+from opplan.errors import OpplanError
+
+MODEL_FORMAT = "opplan-model/1"
+PASSES = ("forward", "input_grad", "weight_grad")
+COST_UNITS = ("time", "flops", "bytes")
+KINDS = ("compute", "communication")
+
+
+def _check_number(value: Any, where: str) -> float:
+    """A non-negative finite number, or a one-line error naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OpplanError(f"{where} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if math.isnan(value) or math.isinf(value):
+        raise OpplanError(f"{where} must be finite, got {value}")
+    if value < 0:
+        raise OpplanError(f"{where} must be non-negative, got {value:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class PassCosts:
+    """Cost of the three passes of one operator, in one unit (time in ms, FLOPs or bytes)."""
+
+    forward: float
+    input_grad: float
+    weight_grad: float
+    unit: str = "time"
+
+    def __post_init__(self) -> None:
+        if self.unit not in COST_UNITS:
+            raise OpplanError(f"cost unit must be one of {', '.join(COST_UNITS)}, got {self.unit!r}")
+
+    def scaled(self, factor: float) -> tuple[float, float, float]:
+        return (self.forward * factor, self.input_grad * factor, self.weight_grad * factor)
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One node of the model graph."""
+
+    id: str
+    costs: PassCosts
+    kind: str = "compute"
+    activation_bytes: float = 0.0
+    param_bytes: float = 0.0
+    layer: int | None = None
+    group: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise OpplanError(f"operator id must be a non-empty string, got {self.id!r}")
+        if self.kind not in KINDS:
+            raise OpplanError(f"operator {self.id!r}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.kind == "compute" and self.costs.unit == "bytes":
+            raise OpplanError(f"operator {self.id!r}: a compute operator's cost is 'time' or 'flops', not 'bytes'")
+        if self.kind == "communication" and self.costs.unit == "flops":
+            raise OpplanError(f"operator {self.id!r}: a communication operator's cost is 'time' or 'bytes', not 'flops'")
+        for name in PASSES:
+            _check_number(getattr(self.costs, name), f"operator {self.id!r} field {self.costs.unit}.{name}")
+        _check_number(self.activation_bytes, f"operator {self.id!r} field activation_bytes")
+        _check_number(self.param_bytes, f"operator {self.id!r} field param_bytes")
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Tensor flow between operators: ``bytes`` go forward, the same size comes back as gradient."""
+
+    src: str
+    dst: str
+    bytes: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_number(self.bytes, f"edge {self.src!r} -> {self.dst!r} field bytes")
+
+
+@dataclass(frozen=True)
+class ModelGraph:
+    """A validated DAG of operators. Construction fails with a one-line error on bad input."""
+
+    name: str
+    operators: tuple[Operator, ...]
+    edges: tuple[Edge, ...] = ()
+    description: str = ""
+    accelerator: str | None = None
+    _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _nx: nx.DiGraph = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if not self.operators:
+            raise OpplanError(f"model {self.name!r} has no operators")
+        index: dict[str, int] = {}
+        for position, op in enumerate(self.operators):
+            if op.id in index:
+                raise OpplanError(f"duplicate operator id {op.id!r}")
+            index[op.id] = position
+        graph = nx.DiGraph()
+        graph.add_nodes_from(op.id for op in self.operators)
+        seen_edges: set[tuple[str, str]] = set()
+        for edge in self.edges:
+            for end, name in (("src", edge.src), ("dst", edge.dst)):
+                if name not in index:
+                    raise OpplanError(f"edge {edge.src!r} -> {edge.dst!r}: unknown {end} operator {name!r}")
+            if edge.src == edge.dst:
+                raise OpplanError(f"cycle: {edge.src} -> {edge.src} (an edge from an operator to itself)")
+            if (edge.src, edge.dst) in seen_edges:
+                raise OpplanError(f"duplicate edge {edge.src!r} -> {edge.dst!r}")
+            seen_edges.add((edge.src, edge.dst))
+            graph.add_edge(edge.src, edge.dst, bytes=edge.bytes)
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+            raise OpplanError(f"cycle: {path}")
+        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_nx", graph)
+
+    # --- queries -------------------------------------------------------------------------
+    def operator(self, op_id: str) -> Operator:
+        try:
+            return self.operators[self._index[op_id]]
+        except KeyError:
+            raise OpplanError(f"unknown operator {op_id!r}") from None
+
+    @property
+    def digraph(self) -> nx.DiGraph:
+        """A networkx view (do not mutate)."""
+        return self._nx
+
+    def topological_order(self) -> list[str]:
+        """Deterministic: ties broken by the order operators were listed in."""
+        return list(nx.lexicographical_topological_sort(self._nx, key=self._index.__getitem__))
+
+    def predecessors(self, op_id: str) -> list[str]:
+        return list(self._nx.predecessors(op_id))
+
+    def successors(self, op_id: str) -> list[str]:
+        return list(self._nx.successors(op_id))
+
+    @property
+    def total_param_bytes(self) -> float:
+        return sum(op.param_bytes for op in self.operators)
+
+    # --- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": MODEL_FORMAT, "name": self.name}
+        if self.description:
+            out["description"] = self.description
+        if self.accelerator:
+            out["accelerator"] = self.accelerator
+        ops = []
+        for op in self.operators:
+            entry: dict[str, Any] = {"id": op.id, "kind": op.kind,
+                                     op.costs.unit: {p: getattr(op.costs, p) for p in PASSES},
+                                     "activation_bytes": op.activation_bytes, "param_bytes": op.param_bytes}
+            if op.layer is not None:
+                entry["layer"] = op.layer
+            if op.group is not None:
+                entry["group"] = op.group
+            ops.append(entry)
+        out["operators"] = ops
+        out["edges"] = [{"src": e.src, "dst": e.dst, "bytes": e.bytes} for e in self.edges]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "model") -> "ModelGraph":
+        return parse_model(data, source)
+
+
+# --- parsing user input ---------------------------------------------------------------------
+_OPERATOR_FIELDS = {"id", "kind", "time", "flops", "bytes", "activation_bytes", "param_bytes", "layer", "group"}
+
+
+def _parse_operator(raw: Any, position: int) -> Operator:
+    where = f"operator #{position}"
+    if not isinstance(raw, Mapping):
+        raise OpplanError(f"{where} must be an object, got {type(raw).__name__}")
+    if "id" not in raw:
+        raise OpplanError(f"{where} is missing required field 'id'")
+    op_id = raw["id"]
+    if not isinstance(op_id, str) or not op_id:
+        raise OpplanError(f"{where} field id must be a non-empty string, got {op_id!r}")
+    where = f"operator {op_id!r}"
+    unknown = sorted(set(raw) - _OPERATOR_FIELDS)
+    if unknown:
+        raise OpplanError(f"{where}: unknown field {unknown[0]!r} (allowed: {', '.join(sorted(_OPERATOR_FIELDS))})")
+    units = [u for u in COST_UNITS if u in raw]
+    if len(units) != 1:
+        raise OpplanError(f"{where} needs exactly one of the cost fields 'time', 'flops' or 'bytes'"
+                          + (f", got {' and '.join(units)}" if units else ""))
+    unit = units[0]
+    costs_raw = raw[unit]
+    if not isinstance(costs_raw, Mapping):
+        raise OpplanError(f"{where} field {unit} must be an object with keys {', '.join(PASSES)}")
+    for name in PASSES:
+        if name not in costs_raw:
+            raise OpplanError(f"{where} field {unit} is missing required key {name!r}")
+    extra = sorted(set(costs_raw) - set(PASSES))
+    if extra:
+        raise OpplanError(f"{where} field {unit}: unknown key {extra[0]!r} (allowed: {', '.join(PASSES)})")
+    values = [_check_number(costs_raw[name], f"{where} field {unit}.{name}") for name in PASSES]
+    kind = raw.get("kind", "compute")
+    if not isinstance(kind, str):
+        raise OpplanError(f"{where} field kind must be a string, got {kind!r}")
+    layer = raw.get("layer")
+    if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int)):
+        raise OpplanError(f"{where} field layer must be an integer, got {layer!r}")
+    group = raw.get("group")
+    if group is not None and not isinstance(group, str):
+        raise OpplanError(f"{where} field group must be a string, got {group!r}")
+    return Operator(
+        id=op_id, kind=kind, costs=PassCosts(*values, unit=unit),
+        activation_bytes=_check_number(raw.get("activation_bytes", 0), f"{where} field activation_bytes"),
+        param_bytes=_check_number(raw.get("param_bytes", 0), f"{where} field param_bytes"),
+        layer=layer, group=group,
+    )
+
+
+def _parse_edge(raw: Any, position: int) -> Edge:
+    where = f"edge #{position}"
+    if isinstance(raw, (list, tuple)) and len(raw) in (2, 3):
+        raw = dict(zip(("src", "dst", "bytes"), raw))
+    if not isinstance(raw, Mapping):
+        raise OpplanError(f"{where} must be an object with src, dst and bytes, got {type(raw).__name__}")
+    for key in ("src", "dst"):
+        if key not in raw:
+            raise OpplanError(f"{where} is missing required field {key!r}")
+        if not isinstance(raw[key], str):
+            raise OpplanError(f"{where} field {key} must be an operator id (string), got {raw[key]!r}")
+    extra = sorted(set(raw) - {"src", "dst", "bytes"})
+    if extra:
+        raise OpplanError(f"{where} ({raw['src']!r} -> {raw['dst']!r}): unknown field {extra[0]!r}")
+    return Edge(raw["src"], raw["dst"], _check_number(raw.get("bytes", 0), f"edge {raw['src']!r} -> {raw['dst']!r} field bytes"))
+
+
+def parse_model(data: Any, source: str = "model") -> ModelGraph:
+    """Build a ModelGraph from parsed JSON/YAML, raising one-line errors that name the problem."""
+    if not isinstance(data, Mapping):
+        raise OpplanError(f"{source}: top level must be an object with 'operators' and 'edges', got {type(data).__name__}")
+    fmt = data.get("format", MODEL_FORMAT)
+    if fmt != MODEL_FORMAT:
+        raise OpplanError(f"{source}: unsupported format {fmt!r} (expected {MODEL_FORMAT!r})")
+    if "operators" not in data:
+        raise OpplanError(f"{source}: missing required field 'operators'")
+    ops_raw = data["operators"]
+    if not isinstance(ops_raw, list):
+        raise OpplanError(f"{source}: field operators must be a list, got {type(ops_raw).__name__}")
+    if not ops_raw:
+        raise OpplanError(f"{source}: the model has no operators")
+    edges_raw = data.get("edges", [])
+    if not isinstance(edges_raw, list):
+        raise OpplanError(f"{source}: field edges must be a list, got {type(edges_raw).__name__}")
+    name = data.get("name", Path(source).stem if source != "model" else "model")
+    if not isinstance(name, str):
+        raise OpplanError(f"{source}: field name must be a string, got {name!r}")
+    accelerator = data.get("accelerator")
+    if accelerator is not None and not isinstance(accelerator, str):
+        raise OpplanError(f"{source}: field accelerator must be a string, got {accelerator!r}")
+    operators = tuple(_parse_operator(raw, i) for i, raw in enumerate(ops_raw))
+    edges = tuple(_parse_edge(raw, i) for i, raw in enumerate(edges_raw))
+    return ModelGraph(name=name, operators=operators, edges=edges,
+                      description=str(data.get("description", "")), accelerator=accelerator)
+
+
+def parse_model_text(text: str, source: str = "model") -> ModelGraph:
+    """JSON or YAML text (JSON is tried first; YAML is a superset for our purposes)."""
+    if not text.strip():
+        raise OpplanError(f"{source}: the file is empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as json_error:
+        try:
+            import yaml
+
+            data = yaml.safe_load(text)
+        except Exception as yaml_error:  # yaml raises many types; all mean "not parseable"
+            first = str(yaml_error).splitlines()[0] if str(yaml_error) else type(yaml_error).__name__
+            raise OpplanError(f"{source}: not valid JSON ({json_error.msg} at line {json_error.lineno}) "
+                              f"nor YAML ({first})") from None
+        if isinstance(data, str) or data is None:
+            raise OpplanError(f"{source}: not valid JSON ({json_error.msg} at line {json_error.lineno}) "
+                              "and not a YAML mapping")
+    return parse_model(data, source)
+
+
+def load_model(path: str | Path) -> ModelGraph:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise OpplanError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise OpplanError(f"{path}: is a directory, not a model file") from None
+    except UnicodeDecodeError:
+        raise OpplanError(f"{path}: not a text file (not UTF-8)") from None
+    except OSError as error:
+        raise OpplanError(f"{path}: cannot read ({error.strerror})") from None
+    return parse_model_text(text, str(path))
+
+
+def save_model(model: ModelGraph, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
+
+
+def uniform_chain(stages: int, forward: float = 1.0, input_grad: float = 1.0, weight_grad: float = 1.0,
+                  activation_bytes: float = 1.0, param_bytes: float = 0.0, name: str | None = None) -> ModelGraph:
+    """The synthetic pipeline of the published formulas: P identical stages in a chain.
+
+    One activation byte stands for one activation unit (one micro-batch of one stage).
+    """
+    if isinstance(stages, bool) or not isinstance(stages, int) or stages < 1:
+        raise OpplanError(f"--stages must be a positive integer, got {stages!r}")
+    ops = tuple(Operator(id=f"s{i}", costs=PassCosts(forward, input_grad, weight_grad), layer=i,
+                         activation_bytes=activation_bytes, param_bytes=param_bytes) for i in range(stages))
+    edges = tuple(Edge(f"s{i}", f"s{i + 1}") for i in range(stages - 1))
+    return ModelGraph(name=name or f"uniform-{stages}", operators=ops, edges=edges,
+                      description=f"uniform pipeline: {stages} stages, F={forward:g} B={input_grad:g} W={weight_grad:g}")
+
+
+def operators_by_id(ops: Iterable[Operator]) -> dict[str, Operator]:
+    return {op.id: op for op in ops}

@@ -1,0 +1,165 @@
+"""Makespan, bubbles, memory and lower bounds: the numbers plans are judged by (DESIGN.md §1)."""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+from opplan.problem import Problem
+from opplan.schedule import TimedTask
+from opplan.tasks import COMPUTE_RE, build_task_graph
+
+
+def device_busy(problem: Problem, tasks: Iterable[TimedTask]) -> list[float]:
+    """Time each device computes; a block of tasks run together counts once."""
+    index = {d.name: i for i, d in enumerate(problem.devices)}
+    busy = [0.0] * problem.num_devices
+    seen_groups: set[int] = set()
+    for t in tasks:
+        d = index.get(t.resource)
+        if d is None:
+            continue
+        if t.group >= 0:
+            if t.group in seen_groups:
+                continue
+            seen_groups.add(t.group)
+        busy[d] += t.end - t.start
+    return busy
+
+
+def memory_events(problem: Problem, tasks: Iterable[TimedTask]) -> list[list[tuple[float, float]]]:
+    """Per device, (time, change in activation bytes): +bytes at a forward's start, −bytes at the
+    end of the weight-gradient (or full backward) that frees it. Releases sort before allocations."""
+    events: list[list[tuple[float, float]]] = [[] for _ in range(problem.num_devices)]
+    for t in tasks:
+        m = COMPUTE_RE.match(t.task)
+        if not m:
+            continue
+        stage = problem.stages[int(m.group(1))]
+        nbytes = stage.activation_bytes
+        if nbytes == 0:
+            continue
+        if m.group(2) == "F":
+            events[stage.device].append((t.start, nbytes))
+        elif m.group(2) in ("W", "BW"):
+            events[stage.device].append((t.end, -nbytes))
+    for e in events:
+        e.sort()
+    return events
+
+
+def memory_timeline(problem: Problem, tasks: Iterable[TimedTask]) -> list[list[tuple[float, float]]]:
+    """Per device, step points (time, activation bytes alive from that time on)."""
+    timelines = []
+    for events in memory_events(problem, tasks):
+        level, points = 0.0, [(0.0, 0.0)]
+        for time, delta in events:
+            level += delta
+            if points and points[-1][0] == time:
+                points[-1] = (time, level)
+            else:
+                points.append((time, level))
+        timelines.append(points)
+    return timelines
+
+
+def peak_activation_bytes(problem: Problem, tasks: Iterable[TimedTask]) -> list[float]:
+    peaks = []
+    for events in memory_events(problem, tasks):
+        level = peak = 0.0
+        for _, delta in events:
+            level += delta
+            peak = max(peak, level)
+        peaks.append(peak)
+    return peaks
+
+
+def heads_and_tails(problem: Problem) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Per task of micro-batch 0: earliest start (head), least time after its end (tail), duration;
+    from the dependencies alone. Micro-batches are identical, so these hold for every one."""
+    tg = build_task_graph(problem.with_microbatches(1), "split")
+    n = len(tg)
+    succs: list[list[int]] = [[] for _ in range(n)]
+    indeg = [len(d) for d in tg.deps]
+    for j in range(n):
+        for i in tg.deps[j]:
+            succs[i].append(j)
+    topo, stack = [], [i for i in range(n) if indeg[i] == 0]
+    while stack:
+        i = stack.pop()
+        topo.append(i)
+        for j in succs[i]:
+            indeg[j] -= 1
+            if indeg[j] == 0:
+                stack.append(j)
+    head = [0.0] * n
+    for i in topo:
+        for j in succs[i]:
+            head[j] = max(head[j], head[i] + tg.duration[i])
+    tail = [0.0] * n
+    for i in reversed(topo):
+        for j in succs[i]:
+            tail[i] = max(tail[i], tg.duration[j] + tail[j])
+    return ({tg.keys[i]: head[i] for i in range(n)}, {tg.keys[i]: tail[i] for i in range(n)},
+            {tg.keys[i]: tg.duration[i] for i in range(n)})
+
+
+def lower_bound(problem: Problem) -> dict[str, float]:
+    """Makespans no schedule can beat: one micro-batch's critical path, and for each device its
+    earliest possible start + its total work + the least work that must follow it."""
+    head, tail, duration = heads_and_tails(problem)
+    critical = max(head[k] + duration[k] + tail[k] for k in head)
+    shrink = min(1.0, problem.overlap_factor)
+    best_device = 0.0
+    for d in range(problem.num_devices):
+        stages = problem.stages_on(d)
+        if not stages:
+            continue
+        work = sum(s_.forward + s_.input_grad + s_.weight_grad for s_ in (problem.stages[s] for s in stages))
+        load = work * problem.microbatches * shrink
+        keys = [f"{s}{p}0" for s in stages for p in ("F", "B", "W")]
+        first = min(head[k] for k in keys)
+        last = min(tail[k] for k in keys)
+        best_device = max(best_device, first + load + last)
+    return {"critical_path": critical, "device": best_device, "lower_bound": max(critical, best_device)}
+
+
+def compute_metrics(problem: Problem, tasks: Sequence[TimedTask]) -> dict[str, Any]:
+    """Everything the CLI, charts and comparisons report, from the timed tasks alone."""
+    makespan = max((t.end for t in tasks), default=0.0)
+    busy = device_busy(problem, tasks)
+    bubble = [makespan - b for b in busy]
+    n = problem.num_devices
+    ratio = 1.0 - sum(busy) / (n * makespan) if makespan > 0 else 0.0
+    peaks = peak_activation_bytes(problem, tasks)
+    params = [problem.param_bytes(d) for d in range(n)]
+    unit = problem.activation_unit_bytes
+    bound = lower_bound(problem)
+    return {
+        "makespan": makespan,
+        "busy": busy,
+        "bubble": bubble,
+        "bubble_ratio": ratio,
+        "peak_activation_bytes": peaks,
+        "peak_activations": [p / unit for p in peaks] if unit else None,
+        "param_bytes": params,
+        "peak_memory_bytes": [p + q for p, q in zip(peaks, params)],
+        "memory_cap_bytes": [d.memory_bytes for d in problem.devices],
+        "lower_bound": bound["lower_bound"],
+        "lower_bound_parts": bound,
+        "num_tasks": len(tasks),
+    }
+
+
+def metrics_agree(reported: dict[str, Any], recomputed: dict[str, Any], tol: float = 1e-6) -> list[str]:
+    """Names of reported metrics that differ from a recomputation (for validator rule 7)."""
+    bad = []
+    for key in ("makespan", "bubble_ratio", "busy", "bubble", "peak_activation_bytes", "peak_memory_bytes"):
+        if key not in reported:
+            continue
+        a, b = reported[key], recomputed[key]
+        a_list = a if isinstance(a, list) else [a]
+        b_list = b if isinstance(b, list) else [b]
+        if len(a_list) != len(b_list) or any(not math.isclose(x, y, rel_tol=tol, abs_tol=tol)
+                                             for x, y in zip(a_list, b_list)):
+            bad.append(key)
+    return bad

@@ -1,0 +1,203 @@
+"""The independent checker. It re-derives every requirement from the problem itself (not from the
+task graph or the simulator), so a bug in a producer cannot hide behind a shared helper.
+
+Rules:
+  1 every task exactly once          5 tasks run where their stage is placed (links for transfers)
+  2 durations as the problem says     6 memory (parameters + live activations) within each cap
+  3 dependencies and transfer delays  7 reported metrics agree with the times
+  4 one block at a time per resource  8 blocks well formed (same resource, start, end)
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from opplan.schedule import Plan, TimedTask
+from opplan.tasks import COMPUTE_RE
+
+RULES = {
+    1: "every task exactly once",
+    2: "durations match the problem",
+    3: "dependencies and transfer delays respected",
+    4: "one task (or block) at a time per resource",
+    5: "tasks run on their stage's device",
+    6: "memory within each device's cap",
+    7: "reported metrics consistent with the times",
+    8: "blocks well formed",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: int
+    message: str
+    tasks: tuple[str, ...] = ()
+    times: tuple[float, ...] = field(default=())
+
+    def __str__(self) -> str:
+        return f"rule {self.rule} ({RULES[self.rule]}): {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "name": RULES[self.rule], "message": self.message,
+                "tasks": list(self.tasks), "times": list(self.times)}
+
+
+def _expected_tasks(plan: Plan) -> dict[str, tuple[str, float, str]]:
+    """task name -> (resource, own duration, pass) straight from the problem definition."""
+    p = plan.problem
+    names = [d.name for d in p.devices]
+    grads = ("B", "W") if plan.order.backward == "split" else ("BW",)
+    out: dict[str, tuple[str, float, str]] = {}
+    for m in range(p.microbatches):
+        for s, st in enumerate(p.stages):
+            dev = names[st.device]
+            out[f"{s}F{m}"] = (dev, st.forward, "F")
+            for g in grads:
+                out[f"{s}{g}{m}"] = (dev, {"B": st.input_grad, "W": st.weight_grad,
+                                           "BW": st.input_grad + st.weight_grad}[g], g)
+        for e in p.edges:
+            a, b = p.stages[e.src].device, p.stages[e.dst].device
+            if a != b and e.transfer_ms > 0:
+                out[f"{e.src}>{e.dst}F{m}"] = (f"{names[a]}->{names[b]}", e.transfer_ms, "T")
+                out[f"{e.dst}>{e.src}B{m}"] = (f"{names[b]}->{names[a]}", e.transfer_ms, "T")
+    return out
+
+
+def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
+    """All violations found (up to ``limit`` per rule); an empty list means the plan is valid."""
+    found: list[Violation] = []
+    counts: dict[int, int] = defaultdict(int)
+
+    def report(rule: int, message: str, tasks: tuple[str, ...] = (), times: tuple[float, ...] = ()) -> None:
+        counts[rule] += 1
+        if counts[rule] <= limit:
+            found.append(Violation(rule, message, tasks, times))
+
+    problem = plan.problem
+    expected = _expected_tasks(plan)
+    makespan = max((t.end for t in plan.tasks), default=0.0)
+    eps = tol * max(1.0, abs(makespan))
+
+    # rule 1 ---------------------------------------------------------------------------------
+    by_name: dict[str, TimedTask] = {}
+    for t in plan.tasks:
+        if t.task in by_name:
+            report(1, f"task {t.task} appears twice", (t.task,))
+        elif t.task not in expected:
+            report(1, f"task {t.task} is not part of this problem", (t.task,))
+        else:
+            by_name[t.task] = t
+    for name in expected:
+        if name not in by_name:
+            report(1, f"task {name} is missing", (name,))
+
+    # rules 5, 8 and 2 ------------------------------------------------------------------------
+    groups: dict[int, list[TimedTask]] = defaultdict(list)
+    for t in by_name.values():
+        resource, own, _ = expected[t.task]
+        if t.resource != resource:
+            report(5, f"task {t.task} runs on {t.resource}, its stage is placed on {resource}", (t.task,))
+        if not (math.isfinite(t.start) and math.isfinite(t.end)) or t.start < -eps:
+            report(2, f"task {t.task} has start {t.start} and end {t.end}", (t.task,), (t.start, t.end))
+        if t.group >= 0:
+            groups[t.group].append(t)
+        elif abs((t.end - t.start) - own) > eps:
+            report(2, f"task {t.task} lasts {t.end - t.start:g}, should last {own:g}", (t.task,), (t.start, t.end))
+    for gid, members in groups.items():
+        names = tuple(t.task for t in members)
+        if len(members) < 2:
+            report(8, f"block {gid} has a single task {names[0]}", names)
+            continue
+        if len({t.resource for t in members}) > 1 or len({t.start for t in members}) > 1 \
+                or len({t.end for t in members}) > 1:
+            report(8, f"block ({';'.join(names)}) members differ in resource, start or end", names)
+            continue
+        want = problem.block_duration([expected[n][1] for n in names], [expected[n][2] for n in names])
+        got = members[0].end - members[0].start
+        if abs(got - want) > eps:
+            report(2, f"block ({';'.join(names)}) lasts {got:g}, should last {want:g}", names,
+                   (members[0].start, members[0].end))
+
+    # rule 3 -----------------------------------------------------------------------------------
+    def need(before: str, after: str) -> None:
+        a, b = by_name.get(before), by_name.get(after)
+        if a is None or b is None:
+            return
+        if a.group >= 0 and a.group == b.group:
+            x, y = COMPUTE_RE.match(before), COMPUTE_RE.match(after)
+            if not (x and y and x.group(2) == "B" and y.group(2) == "W" and x.group(1, 3) == y.group(1, 3)):
+                report(8, f"block puts {after} together with {before}, which it depends on", (before, after))
+            return
+        if b.start < a.end - eps:
+            report(3, f"{after} starts at {b.start:g} before {before} ends at {a.end:g}", (before, after),
+                   (a.end, b.start))
+
+    grad = "B" if plan.order.backward == "split" else "BW"
+    for m in range(problem.microbatches):
+        for s in range(problem.num_stages):
+            need(f"{s}F{m}", f"{s}{grad}{m}")
+            if grad == "B":
+                need(f"{s}B{m}", f"{s}W{m}")
+        for e in problem.edges:
+            fwd, bwd = f"{e.src}>{e.dst}F{m}", f"{e.dst}>{e.src}B{m}"
+            if fwd in expected:
+                need(f"{e.src}F{m}", fwd)
+                need(fwd, f"{e.dst}F{m}")
+                need(f"{e.dst}{grad}{m}", bwd)
+                need(bwd, f"{e.src}{grad}{m}")
+            else:
+                need(f"{e.src}F{m}", f"{e.dst}F{m}")
+                need(f"{e.dst}{grad}{m}", f"{e.src}{grad}{m}")
+
+    # rule 4 -----------------------------------------------------------------------------------
+    per_resource: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    seen_groups: set[int] = set()
+    for t in by_name.values():
+        if t.group >= 0:
+            if t.group in seen_groups:
+                continue
+            seen_groups.add(t.group)
+            label = "(" + ";".join(x.task for x in groups[t.group]) + ")"
+        else:
+            label = t.task
+        per_resource[t.resource].append((t.start, t.end, label))
+    for resource, intervals in per_resource.items():
+        intervals.sort()
+        for (s1, e1, n1), (s2, e2, n2) in zip(intervals, intervals[1:]):
+            if s2 < e1 - eps and e2 - s2 > eps and e1 - s1 > eps:
+                report(4, f"{n1} [{s1:g}, {e1:g}) and {n2} [{s2:g}, {e2:g}) overlap on {resource}", (n1, n2),
+                       (s1, e1, s2, e2))
+
+    # rule 6 -----------------------------------------------------------------------------------
+    events: dict[int, list[tuple[float, int, float, str]]] = defaultdict(list)
+    for m in range(problem.microbatches):
+        for s, st in enumerate(problem.stages):
+            f, free = by_name.get(f"{s}F{m}"), by_name.get(f"{s}{'W' if grad == 'B' else 'BW'}{m}")
+            if f is None or free is None or st.activation_bytes == 0:
+                continue
+            events[st.device].append((f.start, 1, st.activation_bytes, f.task))
+            events[st.device].append((free.end, 0, -st.activation_bytes, free.task))
+    for d, dev in enumerate(problem.devices):
+        level = problem.param_bytes(d)
+        if level > dev.memory_bytes * (1 + 1e-9):
+            report(6, f"{dev.name}: parameters alone ({level:g} B) exceed the cap {dev.memory_bytes:g} B")
+            continue
+        for time, _, delta, name in sorted(events.get(d, [])):
+            level += delta
+            if delta > 0 and level > dev.memory_bytes * (1 + 1e-9) + 1e-9:
+                report(6, f"{dev.name} holds {level:g} B at time {time:g} (after {name} starts), "
+                          f"cap {dev.memory_bytes:g} B", (name,), (time,))
+                break
+
+    # rule 7 -----------------------------------------------------------------------------------
+    if plan.metrics:
+        from opplan.metrics import compute_metrics, metrics_agree
+
+        for key in metrics_agree(plan.metrics, compute_metrics(problem, plan.tasks)):
+            report(7, f"reported {key} differs from the one recomputed from the task times")
+    for rule, count in sorted(counts.items()):
+        if count > limit:
+            found.append(Violation(rule, f"... and {count - limit} more violations of this rule"))
+    return found
