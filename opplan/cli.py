@@ -1,0 +1,247 @@
+"""The ``opplan`` command. Bad input of any kind ends in one line on stderr and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from opplan.errors import OpplanError
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse prints usage plus an error; we print the error alone, on one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"opplan: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+# --- shared option groups -------------------------------------------------------------------
+def _add_model_args(p: argparse.ArgumentParser, microbatches: bool = True) -> None:
+    p.add_argument("model", nargs="?", help="model file (JSON or YAML); omit it and give --stages for a uniform pipeline")
+    p.add_argument("--stages", type=int, help="uniform pipeline: number of pipeline devices P")
+    p.add_argument("--devices", type=int, help="devices to place a model file on (default: --stages, or 4)")
+    p.add_argument("--f", type=float, default=1.0, help="uniform pipeline: forward time (default 1)")
+    p.add_argument("--b", type=float, default=1.0, help="uniform pipeline: input-gradient time (default 1)")
+    p.add_argument("--w", type=float, default=1.0, help="uniform pipeline: weight-gradient time (default 1)")
+    p.add_argument("--accelerator", help="accelerator preset for a model file (default: the model's own, else H100)")
+    if microbatches:
+        p.add_argument("--microbatches", "-m", type=int, default=None, help="micro-batches per iteration")
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(_jsonable(payload)))
+    else:
+        print(text)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _fmt_bytes(n: float) -> str:
+    if math.isinf(n):
+        return "no cap"
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:g} B"
+
+
+def _fmt_list(values: Sequence[float], digits: int = 3) -> str:
+    return " ".join(f"{v:.{digits}g}" for v in values)
+
+
+# --- commands --------------------------------------------------------------------------------
+def cmd_info(args: argparse.Namespace) -> int:
+    from opplan.cluster import uniform_cluster
+    from opplan.graph import load_model, uniform_chain
+
+    if args.model:
+        model = load_model(args.model)
+    elif args.stages:
+        model = uniform_chain(args.stages, args.f, args.b, args.w)
+    else:
+        raise OpplanError("give a MODEL file or --stages P")
+    cluster = uniform_cluster(1, accelerator=args.accelerator or model.accelerator)
+    rows = []
+    for op in model.operators:
+        f, b, w = cluster.operator_times(op, 0)
+        rows.append({"id": op.id, "kind": op.kind, "forward_ms": f, "input_grad_ms": b, "weight_grad_ms": w,
+                     "activation_bytes": op.activation_bytes, "param_bytes": op.param_bytes,
+                     "predecessors": model.predecessors(op.id)})
+    totals = {k: sum(r[k] for r in rows) for k in ("forward_ms", "input_grad_ms", "weight_grad_ms",
+                                                    "activation_bytes", "param_bytes")}
+    payload = {"name": model.name, "description": model.description,
+               "accelerator": args.accelerator or model.accelerator, "operators": rows,
+               "edges": [{"src": e.src, "dst": e.dst, "bytes": e.bytes} for e in model.edges],
+               "num_operators": len(rows), "num_edges": len(model.edges), "totals": totals}
+    lines = [f"model {model.name}: {len(rows)} operators, {len(model.edges)} edges"
+             + (f" (times on {payload['accelerator']})" if payload["accelerator"] else ""),
+             f"{'operator':<24} {'kind':<13} {'F ms':>9} {'B ms':>9} {'W ms':>9} {'activ.':>10} {'params':>10}"]
+    for r in rows:
+        lines.append(f"{r['id']:<24} {r['kind']:<13} {r['forward_ms']:>9.4g} {r['input_grad_ms']:>9.4g} "
+                     f"{r['weight_grad_ms']:>9.4g} {_fmt_bytes(r['activation_bytes']):>10} {_fmt_bytes(r['param_bytes']):>10}")
+    lines.append(f"{'total':<24} {'':<13} {totals['forward_ms']:>9.4g} {totals['input_grad_ms']:>9.4g} "
+                 f"{totals['weight_grad_ms']:>9.4g} {_fmt_bytes(totals['activation_bytes']):>10} "
+                 f"{_fmt_bytes(totals['param_bytes']):>10}")
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def plan_summary(plan: Any) -> dict[str, Any]:
+    """The JSON every plan-producing command prints (keys fixed by the issues)."""
+    m = plan.metrics
+    prov = plan.provenance
+    return {
+        "schedule": plan.schedule_name,
+        "devices": plan.problem.num_devices,
+        "stages": plan.problem.num_stages,
+        "microbatches": plan.problem.microbatches,
+        "makespan": m["makespan"],
+        "bubble": m["bubble"],
+        "bubble_ratio": m["bubble_ratio"],
+        "peak_activations": m["peak_activations"],
+        "peak_activation_bytes": m["peak_activation_bytes"],
+        "peak_memory_bytes": m["peak_memory_bytes"],
+        "param_bytes": m["param_bytes"],
+        "memory_cap_bytes": m["memory_cap_bytes"],
+        "lower_bound": prov.get("lower_bound", m["lower_bound"]),
+        "valid": plan.valid,
+        "violations": [v.to_dict() for v in plan.violations],
+        **{k: prov[k] for k in ("solver", "solver_reason", "status", "gap", "solve_seconds", "placement")
+           if k in prov},
+    }
+
+
+def plan_text(plan: Any) -> str:
+    s = plan_summary(plan)
+    lines = [f"{s['schedule']}: {s['devices']} devices, {s['stages']} stages, {s['microbatches']} micro-batches",
+             f"  makespan      {s['makespan']:.6g}   (lower bound {s['lower_bound']:.6g})",
+             f"  bubble ratio  {s['bubble_ratio']:.4f}",
+             f"  bubble        {_fmt_list(s['bubble'], 6)}"]
+    if s["peak_activations"] is not None:
+        lines.append(f"  peak activ.   {_fmt_list(s['peak_activations'], 6)}  (activation units)")
+    lines.append(f"  peak memory   {' '.join(_fmt_bytes(x) for x in s['peak_memory_bytes'])}")
+    for key in ("solver", "status", "gap", "solve_seconds"):
+        if key in s:
+            lines.append(f"  {key:<13} {s[key]}")
+    lines.append("  valid         yes" if s["valid"] else
+                 "  valid         NO\n" + "\n".join(f"    {v}" for v in plan.violations[:20]))
+    return "\n".join(lines)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from opplan.schedule import Order, save_plan
+    from opplan.simulate import make_plan
+
+    problem = build_problem(args)
+    if args.order:
+        try:
+            text = Path(args.order).read_text(encoding="utf-8")
+        except OSError:
+            raise OpplanError(f"{args.order}: cannot read the order file") from None
+        order = Order.from_text(text, "split")
+        name = Path(args.order).stem
+    else:
+        raise OpplanError("give --order FILE (lines 'dev0: 0F0 0F1 ...') or use 'opplan baseline NAME'")
+    plan = make_plan(problem, order, {"producer": "order-file", "schedule": name})
+    if args.out:
+        save_plan(plan, args.out)
+    _emit(args, plan_summary(plan), plan_text(plan))
+    return 0 if plan.valid else EXIT_INVALID
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from opplan.schedule import load_plan
+    from opplan.validate import validate
+
+    plan = load_plan(args.plan)
+    violations = validate(plan)
+    payload = {"valid": not violations, "violations": [v.to_dict() for v in violations],
+               "tasks": len(plan.tasks), "makespan": plan.makespan}
+    text = (f"{args.plan}: valid ({len(plan.tasks)} tasks, makespan {plan.makespan:g})" if not violations else
+            f"{args.plan}: INVALID, {len(violations)} violation(s)\n" + "\n".join(f"  {v}" for v in violations))
+    _emit(args, payload, text)
+    return 0 if not violations else EXIT_INVALID
+
+
+# --- problem construction from options --------------------------------------------------------
+def build_problem(args: argparse.Namespace, placement: Sequence[int] | None = None):
+    """A Problem from either --stages (uniform chain) or a MODEL file placed on --devices."""
+    from opplan.problem import uniform_problem
+
+    microbatches = args.microbatches
+    if microbatches is None:
+        raise OpplanError("--microbatches M is required")
+    if args.model:
+        from opplan.cluster import uniform_cluster
+        from opplan.graph import load_model
+        from opplan.partition import contiguous_problem
+
+        model = load_model(args.model)
+        devices = args.devices or args.stages or 4
+        cluster = uniform_cluster(devices, accelerator=args.accelerator or model.accelerator or "H100")
+        return contiguous_problem(model, cluster, microbatches)
+    if not args.stages:
+        raise OpplanError("give a MODEL file or --stages P")
+    return uniform_problem(args.stages, microbatches, args.f, args.b, args.w, placement=placement)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="opplan", description="Automatic operator-level parallelism planning.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("info", help="operators, edges, cost per pass and parameter bytes of a model")
+    _add_model_args(p, microbatches=False)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("simulate", help="time an order (per-device sequences) and check it")
+    _add_model_args(p)
+    p.add_argument("--order", help="order file: one line per device, 'dev0: 0F0 0F1 ... 0B0 0W0 ...'")
+    p.add_argument("--out", help="write the plan JSON here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("validate", help="check a saved plan; exit 0 when valid, 1 with the violations")
+    p.add_argument("plan", help="plan JSON written by --out")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list[Any] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except OpplanError as error:
+        sys.stderr.write(f"opplan: error: {error}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("opplan: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
