@@ -1,0 +1,2 @@
+"""The bi-level planner: an upper level that places merged stages, a lower level that schedules
+them with a MIP solved by Gurobi or HiGHS behind one solver-neutral model."""
