@@ -201,6 +201,177 @@ def build_problem(args: argparse.Namespace, placement: Sequence[int] | None = No
     return uniform_problem(args.stages, microbatches, args.f, args.b, args.w, placement=placement)
 
 
+def _scenario(args: argparse.Namespace):
+    """A Scenario from the shared options of baseline / solve / compare."""
+    from opplan.graph import load_model
+    from opplan.scenario import Scenario
+
+    if args.microbatches is None:
+        raise OpplanError("--microbatches M is required")
+    model = load_model(args.model) if args.model else None
+    devices = args.devices or args.stages
+    if not devices:
+        raise OpplanError("give --stages P (uniform pipeline) or --devices P (model file)")
+    caps = None
+    cap_bytes = getattr(args, "memory_cap", None)
+    cap_units = getattr(args, "memory_cap_activations", None)
+    if cap_bytes and cap_units:
+        raise OpplanError("give either --memory-cap or --memory-cap-activations, not both")
+    if cap_units:
+        caps = _parse_caps(cap_units, "--memory-cap-activations")
+        if model is not None:
+            caps = None if caps is None else tuple(c * _unit_bytes(model, devices) for c in caps)
+    elif cap_bytes:
+        caps = _parse_caps(cap_bytes, "--memory-cap")
+        if model is None:
+            raise OpplanError("--memory-cap is in bytes and needs a model file; use --memory-cap-activations K "
+                              "for a uniform pipeline")
+    fb = getattr(args, "fb", None)
+    overlap = 1.0
+    if fb is not None and model is not None:
+        raise OpplanError("--fb is the F&B time of a uniform pipeline; it does not apply to a model file")
+    return Scenario(devices=devices, microbatches=args.microbatches, model=model, f=args.f, b=args.b, w=args.w,
+                    fb=fb, overlap_factor=overlap, memory_caps=caps, accelerator=args.accelerator)
+
+
+def _unit_bytes(model, devices: int) -> float:
+    """Activation unit of a model: one micro-batch of one of P equal stages."""
+    return sum(op.activation_bytes for op in model.operators) / devices
+
+
+def _parse_caps(text: str, flag: str) -> tuple[float, ...]:
+    values = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            value = float(_suffix(part))
+        except ValueError:
+            raise OpplanError(f"{flag}: {part!r} is not a number (one value, or a comma list per device)") from None
+        if not value > 0 or math.isinf(value):
+            raise OpplanError(f"{flag}: caps must be positive and finite, got {part!r}")
+        values.append(value)
+    return tuple(values)
+
+
+def _suffix(text: str) -> str:
+    """Accept 80GB / 80G / 512MB style byte sizes."""
+    units = {"TB": 1e12, "GB": 1e9, "MB": 1e6, "KB": 1e3, "T": 1e12, "G": 1e9, "M": 1e6, "K": 1e3,
+             "GIB": 2**30, "MIB": 2**20}
+    upper = text.upper()
+    for suffix, factor in sorted(units.items(), key=lambda kv: -len(kv[0])):
+        if upper.endswith(suffix) and upper[: -len(suffix)].strip():
+            return str(float(upper[: -len(suffix)]) * factor)
+    return text
+
+
+def _add_scenario_args(p: argparse.ArgumentParser) -> None:
+    _add_model_args(p)
+    p.add_argument("--fb", type=float, help="uniform pipeline: time of one forward overlapped with one full "
+                                            "backward (default F+B+W: no gain from overlap)")
+    p.add_argument("--memory-cap", help="memory cap per device in bytes (80GB style allowed); one value or a comma "
+                                        "list per device")
+    p.add_argument("--memory-cap-activations", help="memory cap in activation units (one micro-batch of one stage); "
+                                                    "one value or a comma list per device")
+    p.add_argument("--out", help="write the plan JSON here")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from opplan import baselines
+    from opplan.schedule import save_plan
+
+    scenario = _scenario(args)
+    family = baselines.get(args.name)
+    plan = baselines.run(family.name, scenario.problem_for(family.name))
+    if args.out:
+        save_plan(plan, args.out)
+    _emit(args, plan_summary(plan), plan_text(plan))
+    return 0 if plan.valid else EXIT_INVALID
+
+
+def _progress_printer(args: argparse.Namespace):
+    """A one-line progress display on stderr (stdout stays clean for --json)."""
+    if getattr(args, "quiet", False):
+        return None, None
+
+    def progress(p) -> None:
+        if math.isfinite(p.incumbent):
+            sys.stderr.write(f"\r  {p.seconds:6.1f}s  incumbent {p.incumbent:.6g}  bound {p.bound:.6g}   ")
+            sys.stderr.flush()
+
+    def log(message: str) -> None:
+        sys.stderr.write(f"\r{message}\n")
+        sys.stderr.flush()
+
+    return progress, log
+
+
+def _planner_options(args: argparse.Namespace):
+    from opplan.planner.api import PlannerOptions
+
+    progress, log = _progress_printer(args)
+    return PlannerOptions(solver=args.solver, objective=args.objective, time_limit=args.time_limit,
+                          mip_gap=args.gap, threads=args.threads, placement=args.placement,
+                          makespan_limit=args.makespan_limit, progress=progress, log=log)
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from opplan.planner.api import plan as run_planner
+    from opplan.schedule import save_plan
+
+    scenario = _scenario(args)
+    plan = run_planner(scenario, _planner_options(args))
+    if args.out:
+        save_plan(plan, args.out)
+    _emit(args, plan_summary(plan), plan_text(plan))
+    return 0 if plan.valid else EXIT_INVALID
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from opplan import baselines
+    from opplan.planner.api import plan as run_planner
+
+    scenario = _scenario(args)
+    rows = []
+    for name in [s.strip() for s in args.schedules.split(",") if s.strip()]:
+        try:
+            if name == "opplan":
+                plan = run_planner(scenario, _planner_options(args))
+            else:
+                family = baselines.get(name)
+                plan = baselines.run(family.name, scenario.problem_for(family.name))
+            rows.append(plan_summary(plan))
+        except OpplanError as error:
+            if name != "opplan" and "unknown" in str(error):
+                raise
+            rows.append({"schedule": name, "error": str(error), "valid": False})
+    lines = [f"{'schedule':<18} {'makespan':>10} {'bubble ratio':>13} {'max bubble':>11} {'peak activ.':>12} "
+             f"{'peak mem':>10} {'valid':>6}"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{r['schedule']:<18} not applicable: {r['error']}")
+            continue
+        peak = max(r["peak_activations"]) if r["peak_activations"] else float("nan")
+        lines.append(f"{r['schedule']:<18} {r['makespan']:>10.6g} {r['bubble_ratio']:>13.4f} {max(r['bubble']):>11.6g} "
+                     f"{peak:>12.4g} {_fmt_bytes(max(r['peak_memory_bytes'])):>10} {'yes' if r['valid'] else 'NO':>6}")
+    _emit(args, {"scenario": scenario.name, "rows": rows}, "\n".join(lines))
+    return 0
+
+
+def _add_planner_args(p: argparse.ArgumentParser) -> None:
+    from opplan.planner.api import OBJECTIVES, PLACEMENTS
+    from opplan.planner.solvers import SOLVERS
+
+    p.add_argument("--solver", default="auto", choices=SOLVERS)
+    p.add_argument("--objective", default="makespan", choices=OBJECTIVES)
+    p.add_argument("--placement", default="auto", choices=PLACEMENTS)
+    p.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
+    p.add_argument("--gap", type=float, default=0.0, help="relative MIP gap to stop at (default 0)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--makespan-limit", type=float, help="objective memory: iteration time to stay within")
+    p.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="opplan", description="Automatic operator-level parallelism planning.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -222,12 +393,22 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    p = sub.add_parser("baseline", help="a hand-designed schedule (1f1b, zb-h1, dualpipe, ...), timed and checked")
+    p.add_argument("name", help="gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-h2, zb-v, dualpipe, dualpipev")
+    _add_scenario_args(p)
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("solve", help="plan placement and schedule with the bi-level MIP planner")
+    _add_scenario_args(p)
+    _add_planner_args(p)
+    p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("compare", help="one row per schedule under the same caps")
+    _add_scenario_args(p)
+    _add_planner_args(p)
+    p.add_argument("--schedules", default="1f1b,zb-h1,dualpipe,opplan", help="comma list (default %(default)s)")
+    p.set_defaults(func=cmd_compare)
     return parser
-
-
-_EXTRA_COMMANDS: list[Any] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

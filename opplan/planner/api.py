@@ -1,0 +1,190 @@
+"""The planner's entry point: ``plan(scenario, options) -> Plan``.
+
+Upper level: candidate placements (contiguous, DualPipe's mirrored one, the V shape), each with
+its operators merged into stages by the cost-balanced partition. For each candidate, warm starts
+come from every baseline on that placement that fits the caps and from memory-aware list
+scheduling. Lower level: the MIP schedules the placed stages, starting from the best warm start,
+so the answer is never worse than it. Every returned plan is re-simulated and validated.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from opplan.errors import OpplanError
+from opplan.planner.linear import Progress, SolveStatus
+from opplan.problem import Problem
+from opplan.scenario import Scenario
+from opplan.schedule import Order, Plan
+from opplan.simulate import make_plan
+
+PLACEMENTS = ("auto", "contiguous", "mirrored", "v")
+OBJECTIVES = ("makespan", "bubble", "memory")
+# the baseline whose partition and placement defines each candidate, and the baselines that run on it
+PLACEMENT_FAMILIES = {
+    "contiguous": ("1f1b", ("1f1b", "zb-h1", "zb-h2", "gpipe")),
+    "mirrored": ("dualpipe", ("dualpipe",)),
+    "v": ("zb-v", ("zb-v", "dualpipev")),
+}
+
+
+@dataclass
+class PlannerOptions:
+    solver: str = "auto"
+    objective: str = "makespan"
+    time_limit: float = 60.0
+    mip_gap: float = 0.0
+    threads: int = 2
+    placement: str = "auto"
+    makespan_limit: float | None = None          # objective "memory": the iteration time to stay within
+    progress: Callable[[Progress], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+    log: Callable[[str], None] | None = None     # one line per step, for the CLI and the dashboard
+
+    def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise OpplanError(f"unknown placement {self.placement!r} (choose from {', '.join(PLACEMENTS)})")
+        if self.objective not in OBJECTIVES:
+            raise OpplanError(f"unknown objective {self.objective!r} (choose from {', '.join(OBJECTIVES)})")
+        if not (self.time_limit > 0):
+            raise OpplanError(f"time limit must be positive, got {self.time_limit!r}")
+        if not 0 <= self.mip_gap < 1:
+            raise OpplanError(f"gap must be in [0, 1), got {self.mip_gap!r}")
+
+
+@dataclass
+class Candidate:
+    placement: str
+    problem: Problem
+    warm_starts: list[Plan] = field(default_factory=list)
+
+    @property
+    def best(self) -> Plan | None:
+        valid = [p for p in self.warm_starts if p.valid]
+        return min(valid, key=lambda p: p.metrics["makespan"]) if valid else None
+
+
+def _say(options: PlannerOptions, message: str) -> None:
+    if options.log is not None:
+        options.log(message)
+
+
+def candidates(scenario: Scenario, placement: str) -> list[Candidate]:
+    """The upper level: placed problems to schedule, with the baselines that run on each."""
+    from opplan import baselines
+
+    names = [p for p in PLACEMENT_FAMILIES if placement in ("auto", p)]
+    out = []
+    errors = []
+    for name in names:
+        family, runs_on = PLACEMENT_FAMILIES[name]
+        try:
+            problem = scenario.problem_for(family)
+        except OpplanError as error:
+            errors.append(f"{name}: {error}")
+            continue
+        cand = Candidate(name, problem)
+        for schedule in runs_on:
+            try:
+                base_problem = scenario.problem_for(schedule)
+                if base_problem != problem:
+                    continue
+                cand.warm_starts.append(baselines.run(schedule, problem))
+            except OpplanError:
+                continue  # a precondition this scenario misses (e.g. DualPipe's M >= 2P)
+        out.append(cand)
+    if not out:
+        raise OpplanError("no placement applies to this scenario: " + "; ".join(errors))
+    return out
+
+
+def _heuristic_plans(problem: Problem) -> list[Plan]:
+    from opplan.planner.heuristic import RULES, list_schedule, sequential_order
+
+    plans = []
+    for rule in RULES:
+        order = list_schedule(problem, rule)
+        if order is not None:
+            plans.append(make_plan(problem, order, {"producer": "heuristic", "schedule": f"list:{rule}"}))
+    plans.append(make_plan(problem, sequential_order(problem), {"producer": "heuristic", "schedule": "sequential"}))
+    return plans
+
+
+def _score(plan: Plan, scenario: Scenario, objective: str) -> float:
+    """Comparable across placements: uniform scenarios define stage times per chunk, so a
+    placement with more chunks does more work; compare their bubble ratios instead."""
+    if objective == "memory":
+        return max(plan.metrics["peak_memory_bytes"])
+    if objective == "bubble" or scenario.is_uniform:
+        return plan.metrics["bubble_ratio"]
+    return plan.metrics["makespan"]
+
+
+def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
+    """The best plan found within the time limit, validated, with solver, status, bound and gap."""
+    from opplan.planner.lower import improve
+
+    options = options or PlannerOptions()
+    began = time.perf_counter()
+    cands = candidates(scenario, options.placement)
+    for cand in cands:
+        cand.warm_starts.extend(_heuristic_plans(cand.problem))
+        best = cand.best
+        _say(options, f"placement {cand.placement}: best warm start "
+                      + (f"{best.schedule_name} makespan {best.metrics['makespan']:g}" if best else "none fits the caps"))
+    if all(c.best is None for c in cands):
+        raise OpplanError(_infeasible_message(cands))
+    # spend the time on the most promising placements first
+    cands.sort(key=lambda c: _score(c.best, scenario, options.objective) if c.best else math.inf)
+    results: list[Plan] = []
+    for k, cand in enumerate(cands):
+        if cand.best is None:
+            continue
+        if options.should_stop is not None and options.should_stop():
+            break
+        remaining = options.time_limit - (time.perf_counter() - began)
+        share = remaining / (len(cands) - k)
+        if share < 0.5:
+            results.append(_as_result(cand.best, cand, "not_solved", None, "no time left for the MIP"))
+            continue
+        results.append(improve(cand.problem, cand.best, options, share, cand.placement))
+        _say(options, f"placement {cand.placement}: {results[-1].provenance['status']} makespan "
+                      f"{results[-1].metrics['makespan']:g}, bound {results[-1].provenance['lower_bound']:g}")
+    best = min(results, key=lambda p: (_score(p, scenario, options.objective), p.metrics["makespan"]))
+    best.provenance["solve_seconds"] = time.perf_counter() - began
+    best.provenance["placements_tried"] = [c.placement for c in cands]
+    if not best.valid:  # make_plan validated it; reaching here would be a bug worth shouting about
+        raise RuntimeError(f"planner produced an invalid plan: {best.violations[:3]}")
+    return best
+
+
+def _as_result(warm: Plan, cand: Candidate, status: str, run: object, reason: str) -> Plan:
+    out = make_plan(warm.problem, warm.order, {
+        "producer": "opplan", "schedule": "opplan", "placement": cand.placement, "status": status,
+        "solver": "none", "solver_reason": reason, "warm_start": warm.schedule_name,
+        "lower_bound": warm.metrics["lower_bound"],
+        "gap": _gap(warm.metrics["makespan"], warm.metrics["lower_bound"]),
+    })
+    return out
+
+
+def _gap(value: float, bound: float) -> float:
+    return max(0.0, (value - bound) / value) if value > 0 else 0.0
+
+
+def _infeasible_message(cands: list[Candidate]) -> str:
+    from opplan.planner.heuristic import sequential_order
+
+    parts = []
+    for cand in cands:
+        p = cand.problem
+        need = make_plan(p.with_memory(math.inf), sequential_order(p)).metrics["peak_memory_bytes"]
+        caps = [d.memory_bytes for d in p.devices]
+        worst = max(range(p.num_devices), key=lambda d: need[d] - caps[d])
+        unit = p.activation_unit_bytes
+        fmt = (lambda x: f"{x / unit:g} activation units") if unit == 1.0 else (lambda x: f"{x:.4g} B")
+        parts.append(f"{cand.placement}: {p.devices[worst].name} has cap {fmt(caps[worst])} but one micro-batch "
+                     f"alone needs {fmt(need[worst])} (a plan exists from caps {', '.join(fmt(x) for x in need)})")
+    return "no plan fits the memory caps; " + "; ".join(parts)
