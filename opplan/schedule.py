@@ -10,7 +10,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 
 from opplan.errors import OpplanError
 from opplan.problem import Problem
@@ -78,13 +78,14 @@ class Order:
             raise OpplanError(f"plan order section is malformed: {error}") from None
 
 
-@dataclass(frozen=True)
-class TimedTask:
+class TimedTask(NamedTuple):
+    """One task with its times; tasks sharing a non-negative ``group`` ran as one block."""
+
     task: str
     resource: str
     start: float
     end: float
-    group: int = -1   # tasks sharing a non-negative group id ran as one block
+    group: int = -1
 
 
 @dataclass

@@ -35,11 +35,15 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
     slot_members: list[tuple[int, ...]] = []
     slot_resource: list[str] = []
     slot_of = [-1] * n
+    index = tg.index
     fixed_sequences: dict[str, list[int]] = {}
     for resource, entries in order.sequences.items():
         seq = []
         for entry in entries:
-            members = tuple(tg.lookup(k) for k in parse_entry(entry, order.backward))
+            if entry in index:
+                members = (index[entry],)
+            else:
+                members = tuple(tg.lookup(k) for k in parse_entry(entry, order.backward))
             for i in members:
                 if tg.resource[i] != resource:
                     raise OpplanError(f"order lists {tg.keys[i]} on {resource}, but it runs on {tg.resource[i]}")
@@ -62,85 +66,87 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
     n_slots = len(slot_members)
     duration = [problem.block_duration([tg.duration[i] for i in m], [tg.pass_[i] for i in m]) if len(m) > 1
                 else tg.duration[m[0]] for m in slot_members]
+    # The slot graph: task dependencies between slots, plus "previous entry on the same
+    # resource" for resources the order sequences. A slot may start when its count hits zero.
     pending = [0] * n_slots
-    ready = [0.0] * n_slots
-    succs: list[list[int]] = [[] for _ in range(n)]
-    for j in range(n):
+    slot_succ: list[list[int]] = [[] for _ in range(n_slots)]
+    for j, deps in enumerate(tg.deps):
         sj = slot_of[j]
-        for i in tg.deps[j]:
-            if slot_of[i] != sj:
+        for i in deps:
+            si = slot_of[i]
+            if si != sj:
                 pending[sj] += 1
-                succs[i].append(j)
-    next_pos = {r: 0 for r in fixed_sequences}
-    position = [0] * n_slots
-    for r, seq in fixed_sequences.items():
-        for p, s in enumerate(seq):
-            position[s] = p
-    free_at: dict[str, float] = {}
-    heap: list[tuple[float, int, int]] = []
-    counter = 0
-
-    def is_head(s: int) -> bool:
-        r = slot_resource[s]
-        seq = fixed_sequences.get(r)
-        return seq is None or seq[next_pos[r]] == s
-
-    for s in range(n_slots):
-        if pending[s] == 0 and is_head(s):
-            heapq.heappush(heap, (0.0, counter, s))
-            counter += 1
-
-    start = [math.nan] * n
-    end = [math.nan] * n
+                slot_succ[si].append(sj)
+    for seq in fixed_sequences.values():
+        for a, b in zip(seq, seq[1:]):
+            pending[b] += 1
+            slot_succ[a].append(b)
+    dynamic = [slot_resource[s] not in fixed_sequences for s in range(n_slots)]
+    ready = [0.0] * n_slots
+    slot_start = [math.nan] * n_slots
+    slot_end = [math.nan] * n_slots
     done = 0
-    while heap:
-        t, _, s = heapq.heappop(heap)
-        r = slot_resource[s]
-        begin = max(ready[s], free_at.get(r, 0.0))
-        if begin > t:  # a free link was taken meanwhile: wait for it
-            heapq.heappush(heap, (begin, counter, s))
-            counter += 1
-            continue
-        finish = begin + duration[s]
-        free_at[r] = finish
-        done += 1
-        for i in slot_members[s]:
-            start[i] = begin
-            end[i] = finish
-        if r in fixed_sequences:
-            next_pos[r] += 1
-            seq = fixed_sequences[r]
-            if next_pos[r] < len(seq):
-                nxt = seq[next_pos[r]]
-                if pending[nxt] == 0:
-                    heapq.heappush(heap, (max(ready[nxt], finish), counter, nxt))
-                    counter += 1
-        for i in slot_members[s]:
-            for j in succs[i]:
-                sj = slot_of[j]
-                if finish > ready[sj]:
-                    ready[sj] = finish
-                pending[sj] -= 1
-                if pending[sj] == 0 and is_head(sj):
-                    heapq.heappush(heap, (max(ready[sj], free_at.get(slot_resource[sj], 0.0)), counter, sj))
-                    counter += 1
+    if not any(dynamic):
+        # every resource is sequenced: start times are determined, any processing order works
+        stack = [s for s in range(n_slots) if pending[s] == 0]
+        while stack:
+            s = stack.pop()
+            begin = ready[s]
+            finish = begin + duration[s]
+            slot_start[s] = begin
+            slot_end[s] = finish
+            done += 1
+            for t in slot_succ[s]:
+                if finish > ready[t]:
+                    ready[t] = finish
+                pending[t] -= 1
+                if not pending[t]:
+                    stack.append(t)
+    else:
+        # free links serve transfers in the order they become ready: process events in time order
+        free_at: dict[str, float] = {}
+        heap = [(0.0, s) for s in range(n_slots) if pending[s] == 0]
+        heapq.heapify(heap)
+        while heap:
+            key, s = heapq.heappop(heap)
+            begin = ready[s]
+            if dynamic[s]:
+                r = slot_resource[s]
+                begin = max(begin, free_at.get(r, 0.0))
+                if begin > key:  # the link was taken meanwhile: wait for it
+                    heapq.heappush(heap, (begin, s))
+                    continue
+            finish = begin + duration[s]
+            if dynamic[s]:
+                free_at[r] = finish
+            slot_start[s] = begin
+            slot_end[s] = finish
+            done += 1
+            for t in slot_succ[s]:
+                if finish > ready[t]:
+                    ready[t] = finish
+                pending[t] -= 1
+                if not pending[t]:
+                    heapq.heappush(heap, (ready[t], t))
     if done < n_slots:
-        raise DeadlockError(_describe_deadlock(tg, fixed_sequences, next_pos, slot_members, start))
-    groups = [slot_of[i] if len(slot_members[slot_of[i]]) > 1 else -1 for i in range(n)]
-    return [TimedTask(tg.keys[i], tg.resource[i], start[i], end[i], groups[i]) for i in range(n)]
+        raise DeadlockError(_describe_deadlock(tg, fixed_sequences, slot_members, slot_of, slot_start))
+    keys, resources = tg.keys, tg.resource
+    return [TimedTask(keys[i], resources[i], slot_start[s], slot_end[s], s if len(slot_members[s]) > 1 else -1)
+            for i, s in enumerate(slot_of)]
 
 
-def _describe_deadlock(tg: TaskGraph, sequences: dict[str, list[int]], next_pos: dict[str, int],
-                       slot_members: list[tuple[int, ...]], start: list[float]) -> str:
+def _describe_deadlock(tg: TaskGraph, sequences: dict[str, list[int]], slot_members: list[tuple[int, ...]],
+                       slot_of: list[int], slot_start: list[float]) -> str:
     parts = []
     for r, seq in sequences.items():
-        if next_pos[r] >= len(seq):
+        stuck = next((s for s in seq if math.isnan(slot_start[s])), None)
+        if stuck is None:
             continue
-        members = slot_members[seq[next_pos[r]]]
+        members = slot_members[stuck]
         waits = sorted({tg.keys[d] for i in members for d in tg.deps[i]
-                        if math.isnan(start[d]) and d not in members})
+                        if d not in members and math.isnan(slot_start[slot_of[d]])})
         head = "(" + ";".join(tg.keys[i] for i in members) + ")" if len(members) > 1 else tg.keys[members[0]]
-        parts.append(f"{r} stuck at {head} waiting for {', '.join(waits[:3]) or '?'}")
+        parts.append(f"{r} stuck at {head} waiting for {', '.join(waits[:3]) or 'its resource'}")
         if len(parts) == 4:
             break
     return "order deadlocks: " + "; ".join(parts)

@@ -77,57 +77,74 @@ def build_task_graph(problem: Problem, backward: str = "split") -> TaskGraph:
     W after its own B. ``backward="full"`` makes B and W one task ``BW``."""
     if backward not in ("split", "full"):
         raise OpplanError(f"backward must be 'split' or 'full', got {backward!r}")
-    tg = TaskGraph(problem, backward, [], {}, [], [], [], [], [], [], [], [], [])
     names = [d.name for d in problem.devices]
-
-    def add(key: str, resource: str, device: int, duration: float, stage: int, pass_: str, mb: int,
-            alloc: float = 0.0, release: float = 0.0) -> int:
-        i = len(tg.keys)
-        tg.keys.append(key)
-        tg.index[key] = i
-        tg.resource.append(resource)
-        tg.device.append(device)
-        tg.duration.append(duration)
-        tg.deps.append([])
-        tg.stage.append(stage)
-        tg.pass_.append(pass_)
-        tg.mb.append(mb)
-        tg.alloc.append(alloc)
-        tg.release.append(release)
-        return i
-
     stages = problem.stages
-    backward_passes = ("B", "W") if backward == "split" else ("BW",)
+    grad_pass = "B" if backward == "split" else "BW"
+    # per stage, the (pass, duration, alloc, release) of its compute tasks, in a fixed order
+    templates = []
+    for st in stages:
+        rows = [("F", st.forward, st.activation_bytes, 0.0)]
+        if backward == "split":
+            rows += [("B", st.input_grad, 0.0, 0.0), ("W", st.weight_grad, 0.0, st.activation_bytes)]
+        else:
+            rows += [("BW", st.input_grad + st.weight_grad, 0.0, st.activation_bytes)]
+        templates.append(rows)
+    keys, resource, device, duration, stage_of, pass_of, mb_of, alloc, release = ([] for _ in range(9))
     for m in range(problem.microbatches):
         for s, st in enumerate(stages):
             dev = st.device
-            add(compute_key(s, "F", m), names[dev], dev, st.forward, s, "F", m, alloc=st.activation_bytes)
-            for p in backward_passes:
-                dur = {"B": st.input_grad, "W": st.weight_grad, "BW": st.input_grad + st.weight_grad}[p]
-                add(compute_key(s, p, m), names[dev], dev, dur, s, p, m,
-                    release=st.activation_bytes if p in ("W", "BW") else 0.0)
-    grad_pass = "B" if backward == "split" else "BW"
+            for p, dur, al, rel in templates[s]:
+                keys.append(f"{s}{p}{m}")
+                resource.append(names[dev])
+                device.append(dev)
+                duration.append(dur)
+                stage_of.append(s)
+                pass_of.append(p)
+                mb_of.append(m)
+                alloc.append(al)
+                release.append(rel)
+    n_compute = len(keys)
+    deps: list[list[int]] = [[] for _ in range(n_compute)]
+    per_mb = sum(len(t) for t in templates)
+    offset = []  # offset of stage s's first task within one micro-batch's block
+    acc = 0
+    for rows in templates:
+        offset.append(acc)
+        acc += len(rows)
+    g_off = 1  # grad pass (B or BW) follows F in every template
     for m in range(problem.microbatches):
+        base = m * per_mb
+        for s in range(len(stages)):
+            f = base + offset[s]
+            deps[f + g_off].append(f)
+            if backward == "split":
+                deps[f + 2].append(f + 1)
         for e in problem.edges:
             src_dev, dst_dev = stages[e.src].device, stages[e.dst].device
-            f_src, f_dst = tg.index[compute_key(e.src, "F", m)], tg.index[compute_key(e.dst, "F", m)]
-            b_src, b_dst = tg.index[compute_key(e.src, grad_pass, m)], tg.index[compute_key(e.dst, grad_pass, m)]
+            f_src, f_dst = base + offset[e.src], base + offset[e.dst]
+            b_src, b_dst = f_src + g_off, f_dst + g_off
             if src_dev != dst_dev and e.transfer_ms > 0:
-                fwd = add(transfer_key(e.src, e.dst, "F", m), link_resource(problem, src_dev, dst_dev), src_dev,
-                          e.transfer_ms, e.src, "T", m)
-                tg.deps[fwd].append(f_src)
-                tg.deps[f_dst].append(fwd)
-                bwd = add(transfer_key(e.dst, e.src, "B", m), link_resource(problem, dst_dev, src_dev), dst_dev,
-                          e.transfer_ms, e.dst, "T", m)
-                tg.deps[bwd].append(b_dst)
-                tg.deps[b_src].append(bwd)
+                for key, src_stage, res, dev, before, after in (
+                        (transfer_key(e.src, e.dst, "F", m), e.src, link_resource(problem, src_dev, dst_dev), src_dev,
+                         f_src, f_dst),
+                        (transfer_key(e.dst, e.src, "B", m), e.dst, link_resource(problem, dst_dev, src_dev), dst_dev,
+                         b_dst, b_src)):
+                    i = len(keys)
+                    keys.append(key)
+                    resource.append(res)
+                    device.append(dev)
+                    duration.append(e.transfer_ms)
+                    stage_of.append(src_stage)
+                    pass_of.append("T")
+                    mb_of.append(m)
+                    alloc.append(0.0)
+                    release.append(0.0)
+                    deps.append([before])
+                    deps[after].append(i)
             else:
-                tg.deps[f_dst].append(f_src)
-                tg.deps[b_src].append(b_dst)
-        for s in range(len(stages)):
-            f = tg.index[compute_key(s, "F", m)]
-            g = tg.index[compute_key(s, grad_pass, m)]
-            tg.deps[g].append(f)
-            if backward == "split":
-                tg.deps[tg.index[compute_key(s, "W", m)]].append(g)
+                deps[f_dst].append(f_src)
+                deps[b_src].append(b_dst)
+    index = {k: i for i, k in enumerate(keys)}
+    tg = TaskGraph(problem, backward, keys, index, resource, device, duration, deps, stage_of, pass_of, mb_of,
+                   alloc, release)
     return tg
