@@ -1,0 +1,33 @@
+"""1F1B / PipeDream-flush (Narayanan et al., 2021): warm up, alternate one forward and one full
+backward, drain.
+
+    device r:  F × (P-1-r)  |  (F, BW) × (M-P+1+r)  |  BW × (P-1-r)
+
+Bubble (P-1)(F+B+W) on every device, like GPipe, but device r holds at most P-r micro-batches.
+"""
+from __future__ import annotations
+
+from opplan.baselines.base import Baseline
+
+
+class OneFOneB(Baseline):
+    name = "1f1b"
+    title = "1F1B"
+    bubble_formula = "(P−1)(F+B+W)"
+    memory_formula = "P (rank r: P−r)"
+
+    def lists(self, devices: int, microbatches: int) -> list[list[str]]:
+        self.check(devices, microbatches)
+        orders = []
+        for rank in range(devices):
+            warmup = min(devices - 1 - rank, microbatches)
+            ops: list[str] = []
+            # Phase 1: warm-up forwards
+            ops += [f"{rank}F{m}" for m in range(warmup)]
+            # Phase 2: steady state, one forward then the oldest full backward
+            for k in range(microbatches - warmup):
+                ops += [f"{rank}F{warmup + k}", f"{rank}BW{k}"]
+            # Phase 3: cool-down, the remaining full backwards
+            ops += [f"{rank}BW{m}" for m in range(microbatches - warmup, microbatches)]
+            orders.append(ops)
+        return orders

@@ -1,0 +1,1 @@
+"""Model formats in; plan, trace and schedule exports out."""
