@@ -110,7 +110,7 @@ def plan_summary(plan: Any) -> dict[str, Any]:
         "schedule": plan.schedule_name,
         "devices": plan.problem.num_devices,
         "stages": plan.problem.num_stages,
-        "microbatches": plan.problem.microbatches,
+        "microbatches": prov.get("microbatches", plan.problem.microbatches),
         "makespan": m["makespan"],
         "bubble": m["bubble"],
         "bubble_ratio": m["bubble_ratio"],
@@ -190,12 +190,12 @@ def build_problem(args: argparse.Namespace, placement: Sequence[int] | None = No
     if args.model:
         from opplan.cluster import uniform_cluster
         from opplan.graph import load_model
-        from opplan.partition import contiguous_problem
+        from opplan.partition import partitioned_problem
 
         model = load_model(args.model)
         devices = args.devices or args.stages or 4
         cluster = uniform_cluster(devices, accelerator=args.accelerator or model.accelerator or "H100")
-        return contiguous_problem(model, cluster, microbatches)
+        return partitioned_problem(model, cluster, "contiguous", microbatches)
     if not args.stages:
         raise OpplanError("give a MODEL file or --stages P")
     return uniform_problem(args.stages, microbatches, args.f, args.b, args.w, placement=placement)
@@ -281,8 +281,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from opplan.schedule import save_plan
 
     scenario = _scenario(args)
-    family = baselines.get(args.name)
-    plan = baselines.run(family.name, scenario.problem_for(family.name))
+    plan = scenario.run_baseline(baselines.get(args.name).name)
     if args.out:
         save_plan(plan, args.out)
     _emit(args, plan_summary(plan), plan_text(plan))
@@ -338,8 +337,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if name == "opplan":
                 plan = run_planner(scenario, _planner_options(args))
             else:
-                family = baselines.get(name)
-                plan = baselines.run(family.name, scenario.problem_for(family.name))
+                plan = scenario.run_baseline(baselines.get(name).name)
             rows.append(plan_summary(plan))
         except OpplanError as error:
             if name != "opplan" and "unknown" in str(error):

@@ -5,13 +5,16 @@ scenario, so a comparison is always at the same memory.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Sequence
 
 from opplan.cluster import Cluster, Link, uniform_cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
 from opplan.problem import Problem
+
+if TYPE_CHECKING:
+    from opplan.schedule import Plan
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,14 @@ class Scenario:
             return family.uniform_problem(self.devices, self.microbatches, self.f, self.b, self.w,
                                           fb=self.fb, memory_units=self.memory_caps)
         return family.model_problem(self.model, self.cluster(), self.microbatches, self.overlap_factor)
+
+    def run_baseline(self, schedule: str) -> "Plan":
+        """A baseline's plan on this scenario (validated); records the user's M and scenario."""
+        from opplan import baselines
+
+        plan = baselines.run(schedule, self.problem_for(schedule))
+        plan.provenance.update(microbatches=self.microbatches, scenario=self.name)
+        return plan
 
     def with_caps(self, caps: Sequence[float] | float | None) -> "Scenario":
         if caps is None:

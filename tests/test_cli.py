@@ -96,3 +96,24 @@ def test_validate_rejects_non_plans(tmp_path):
     path = tmp_path / "x.json"
     path.write_text('{"hello": 1}')
     assert_one_line_error(run("validate", path), "not an opplan plan")
+
+
+def test_baseline_json_keys_and_reference_values():
+    result = run("baseline", "dualpipe", "--stages", 8, "--microbatches", 20, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in ("schedule", "devices", "microbatches", "makespan", "bubble", "bubble_ratio", "peak_activations",
+                "peak_memory_bytes", "valid"):
+        assert key in data
+    assert data["bubble"] == [6.0] * 8 and data["peak_activations"] == [9.0] * 8 and data["valid"]
+    assert data["microbatches"] == 20
+
+
+def test_baseline_on_a_model_file_and_bad_names():
+    result = run("baseline", "1f1b", SAMPLES / "multimodal_vlm.json", "--devices", 4, "--microbatches", 8, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["valid"]
+    assert_one_line_error(run("baseline", "magic", "--stages", 4, "--microbatches", 8), "valid: gpipe, 1f1b")
+    assert_one_line_error(run("baseline", "dualpipe", "--stages", 8, "--microbatches", 5), "M >= 2P")
+    assert_one_line_error(run("baseline", "1f1b", "--stages", 4, "--microbatches", 8, "--memory-cap-activations", "x"),
+                          "is not a number")
