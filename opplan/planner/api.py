@@ -42,6 +42,7 @@ class PlannerOptions:
     progress: Callable[[Progress], None] | None = None
     should_stop: Callable[[], bool] | None = None
     log: Callable[[str], None] | None = None     # one line per step, for the CLI and the dashboard
+    list_scheduling: bool = True                 # False: warm-start from baselines only (to measure the MIP)
 
     def __post_init__(self) -> None:
         if self.placement not in PLACEMENTS:
@@ -100,11 +101,12 @@ def candidates(scenario: Scenario, placement: str) -> list[Candidate]:
     return out
 
 
-def _heuristic_plans(problem: Problem) -> list[Plan]:
+def _heuristic_plans(problem: Problem, list_scheduling: bool = True) -> list[Plan]:
+    """List-scheduling plans, plus one micro-batch at a time (feasible whenever any plan is)."""
     from opplan.planner.heuristic import RULES, list_schedule, sequential_order
 
     plans = []
-    for rule in RULES:
+    for rule in RULES if list_scheduling else ():
         order = list_schedule(problem, rule)
         if order is not None:
             plans.append(make_plan(problem, order, {"producer": "heuristic", "schedule": f"list:{rule}"}))
@@ -130,7 +132,7 @@ def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
     began = time.perf_counter()
     cands = candidates(scenario, options.placement)
     for cand in cands:
-        cand.warm_starts.extend(_heuristic_plans(cand.problem))
+        cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling))
         best = cand.best
         _say(options, f"placement {cand.placement}: best warm start "
                       + (f"{best.schedule_name} makespan {best.metrics['makespan']:g}" if best else "none fits the caps"))
@@ -153,8 +155,8 @@ def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
         _say(options, f"placement {cand.placement}: {results[-1].provenance['status']} makespan "
                       f"{results[-1].metrics['makespan']:g}, bound {results[-1].provenance['lower_bound']:g}")
     best = min(results, key=lambda p: (_score(p, scenario, options.objective), p.metrics["makespan"]))
-    best.provenance["solve_seconds"] = time.perf_counter() - began
-    best.provenance["placements_tried"] = [c.placement for c in cands]
+    best.provenance.update(solve_seconds=time.perf_counter() - began, placements_tried=[c.placement for c in cands],
+                           microbatches=scenario.microbatches, scenario=scenario.name, objective=options.objective)
     if not best.valid:  # make_plan validated it; reaching here would be a bug worth shouting about
         raise RuntimeError(f"planner produced an invalid plan: {best.violations[:3]}")
     return best

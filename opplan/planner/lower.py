@@ -1,0 +1,134 @@
+"""Lower level: schedule one placed problem with the MIP, warm-started, and trust nothing.
+
+For the makespan, the planner asks the time-indexed model "is there a schedule of length T?" for
+T = lower bound, +1 grid step, ... below the warm start's makespan. The first feasible T gives the
+plan, and every T proven infeasible raises the bound (exact only when the grid rounded no
+duration). The solver's start times become an order (each device's tasks by start), which the
+simulator re-times ASAP and the validator checks. ASAP only moves starts earlier, and memory
+depends on each device's sequence alone, so the plan is at least as good as the solver's.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from opplan.planner.bounds import build_arcs, heads_tails, lower_bound
+from opplan.planner.formulation import build_step_model, choose_grid, order_from_grid_starts
+from opplan.planner.linear import Progress, SolveOptions, SolveStatus
+from opplan.planner.solvers import solve_model
+from opplan.problem import Problem
+from opplan.schedule import Plan
+from opplan.simulate import make_plan
+
+
+def improve(problem: Problem, warm: Plan, options, time_limit: float, placement: str) -> Plan:
+    """The best of ``warm`` and the MIP's plans on ``problem`` within ``time_limit`` seconds."""
+    began = time.perf_counter()
+    deadline = began + time_limit
+    true_arcs = build_arcs(problem)
+    head, tail = heads_tails(true_arcs)
+    bound = max(lower_bound(true_arcs, head, tail), warm.metrics["lower_bound"])
+    best = warm
+    if options.objective == "memory":
+        return _minimise_memory(problem, warm, options, deadline, placement, bound, began)
+    incumbent = warm.metrics["makespan"]
+    if incumbent <= bound + 1e-9:
+        return _finish(best, warm, placement, "optimal", "none",
+                       "the warm start meets the lower bound: optimal without a solver", bound, began)
+    grid = choose_grid(problem, incumbent)
+    arcs = build_arcs(problem, scale=grid.scale)
+    g_head, g_tail = heads_tails(arcs)
+    T = int(math.ceil(lower_bound(arcs, g_head, g_tail) - 1e-9))
+    solver, reason, status = "none", "no horizon below the warm start was left to try", "feasible"
+    _report(options, began, incumbent, bound)
+    while T * grid.scale < incumbent - 1e-9:
+        left = deadline - time.perf_counter()
+        if left < 0.2 or (options.should_stop is not None and options.should_stop()):
+            reason = reason if solver != "none" else "stopped before the solver could run"
+            break
+        step = build_step_model(problem, arcs, g_head, g_tail, T)
+        if step.infeasible:   # windows alone rule T out
+            if grid.exact:
+                bound = max(bound, (T + 1) * grid.scale)
+            T += 1
+            continue
+        _say(options, f"placement {placement}: is there a plan of length {T * grid.scale:g}? "
+                      f"({step.model.num_vars} binaries, {step.model.num_rows} rows)")
+        run = solve_model(step.model, options.solver,
+                          SolveOptions(time_limit=left, mip_gap=0.0, threads=options.threads,
+                                       should_stop=options.should_stop))
+        solver, reason = run.result.solver, run.reason
+        if run.result.status.has_solution and run.result.values is not None:
+            broken = step.model.check(run.result.values)
+            if broken:
+                raise RuntimeError(f"{solver} returned a point breaking its own model: {broken[:2]}")
+            order = order_from_grid_starts(problem, arcs, step.starts(run.result.values))
+            found = make_plan(problem, order, {"producer": "mip"})
+            if not found.valid:
+                raise RuntimeError(f"MIP plan failed validation: {found.violations[:3]}")
+            if found.metrics["makespan"] < best.metrics["makespan"] - 1e-9:
+                best = found
+            break
+        if run.result.status == SolveStatus.INFEASIBLE:
+            if grid.exact:
+                bound = max(bound, (T + 1) * grid.scale)
+            _report(options, began, best.metrics["makespan"], bound)
+            T += 1
+            continue
+        status = "feasible"
+        break   # time limit (or cancel) on this horizon
+    _report(options, began, best.metrics["makespan"], bound)
+    return _finish(best, warm, placement, status, solver, reason, bound, began)
+
+
+def _minimise_memory(problem: Problem, warm: Plan, options, deadline: float, placement: str, bound: float,
+                     began: float) -> Plan:
+    """Lowest peak memory within a makespan limit (default: the warm start's makespan)."""
+    limit = options.makespan_limit or warm.metrics["makespan"]
+    if limit < bound - 1e-9:
+        from opplan.errors import OpplanError
+
+        raise OpplanError(f"makespan limit {limit:g} is below the lower bound {bound:g}: no plan can meet it")
+    grid = choose_grid(problem, limit)
+    arcs = build_arcs(problem, scale=grid.scale, memory=False)
+    g_head, g_tail = heads_tails(arcs)
+    horizon = int(math.floor(limit / grid.scale + 1e-9))
+    step = build_step_model(problem, arcs, g_head, g_tail, horizon, minimise_memory=True)
+    best, solver, reason, status = warm, "none", "the horizon's windows are empty", "feasible"
+    if not step.infeasible:
+        run = solve_model(step.model, options.solver,
+                          SolveOptions(time_limit=max(0.5, deadline - time.perf_counter()), threads=options.threads,
+                                       progress=options.progress, should_stop=options.should_stop))
+        solver, reason, status = run.result.solver, run.reason, run.result.status.value
+        if run.result.status.has_solution and run.result.values is not None:
+            found = make_plan(problem, order_from_grid_starts(problem, arcs, step.starts(run.result.values)),
+                              {"producer": "mip"})
+            if found.valid and max(found.metrics["peak_memory_bytes"]) < max(warm.metrics["peak_memory_bytes"]) \
+                    and found.metrics["makespan"] <= limit + 1e-9:
+                best = found
+    return _finish(best, warm, placement, status, solver, reason, bound, began)
+
+
+def _report(options, began: float, incumbent: float, bound: float) -> None:
+    if options.progress is not None:
+        options.progress(Progress(time.perf_counter() - began, incumbent, bound))
+
+
+def _say(options, message: str) -> None:
+    if options.log is not None:
+        options.log(message)
+
+
+def _finish(plan: Plan, warm: Plan, placement: str, status: str, solver: str, reason: str, bound: float,
+            began: float) -> Plan:
+    makespan = plan.metrics["makespan"]
+    bound = min(bound, makespan)
+    gap = max(0.0, (makespan - bound) / makespan) if makespan > 0 else 0.0
+    if gap <= 1e-9:
+        status = "optimal"
+    return make_plan(plan.problem, plan.order, {
+        "producer": "opplan", "schedule": "opplan", "placement": placement, "solver": solver,
+        "solver_reason": reason, "status": status, "lower_bound": bound, "gap": gap,
+        "solve_seconds": time.perf_counter() - began, "warm_start": warm.schedule_name,
+        "improved_on_warm_start": plan is not warm,
+    })
