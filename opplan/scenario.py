@@ -61,9 +61,12 @@ class Scenario:
         return self.model.name if self.model else f"uniform P={self.devices}"
 
     def cluster(self) -> Cluster:
-        """The devices a model scenario runs on (caps in bytes; speeds; links)."""
+        """The devices a model scenario runs on: caps in bytes (default: the accelerator's memory),
+        speeds, links."""
+        from opplan.cluster import preset
+
         accelerator = self.accelerator or (self.model.accelerator if self.model else None) or "H100"
-        base = uniform_cluster(self.devices, accelerator=accelerator)
+        base = uniform_cluster(self.devices, preset(accelerator).memory_bytes, accelerator=accelerator)
         devices = base.devices
         if self.speeds is not None:
             from opplan.cluster import Device

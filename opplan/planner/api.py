@@ -145,7 +145,8 @@ def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
         if cand.best is None:
             continue
         if options.should_stop is not None and options.should_stop():
-            break
+            results.append(_as_result(cand.best, cand, "cancelled", None, "cancelled before the solver ran"))
+            continue
         remaining = options.time_limit - (time.perf_counter() - began)
         share = remaining / (len(cands) - k)
         if share < 0.5:

@@ -1,0 +1,84 @@
+"""The planner's targets (issue 4), printed as tables beside 1F1B, ZB-H1 and DualPipe.
+
+    python bench/planner.py            # all cases (a few minutes on 2 cores)
+    python bench/planner.py --quick    # the three P=8 targets only
+
+Uniform F = B = W = 1, P = 8, M = 20, 2 threads, open-source solver (HiGHS; Gurobi's free licence
+is far too small for these models), time limit 60 s each; P = 16, M = 64 and the sample models at
+120 s. "opplan (MIP only)" warm-starts from the baselines alone, to show what the MIP proves
+without the list-scheduling heuristic.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+from opplan.errors import OpplanError
+from opplan.graph import load_model
+from opplan.planner.api import PlannerOptions, plan
+from opplan.scenario import Scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINES = ("1f1b", "zb-h1", "dualpipe")
+
+
+def fmt(values, digits=4):
+    if values is None:
+        return "–"
+    uniq = sorted(set(round(v, 6) for v in values))
+    return f"{uniq[0]:.{digits}g}" if len(uniq) == 1 else f"{min(values):.{digits}g}…{max(values):.{digits}g}"
+
+
+def row(name, p, seconds=None):
+    m, prov = p.metrics, p.provenance
+    gap = prov.get("gap")
+    return (f"| {name} | {fmt(m['bubble'])} | {m['bubble_ratio']:.4f} | {fmt(m['peak_activations'])} | "
+            f"{m['makespan']:.6g} | {prov.get('lower_bound', '–') if 'lower_bound' in prov else '–'} | "
+            f"{'–' if gap is None else f'{gap:.3f}'} | {'' if seconds is None else f'{seconds:.1f}'} | "
+            f"{prov.get('placement', '')} {prov.get('status', '')} | {'yes' if p.valid else 'NO (over the cap)'} |")
+
+
+def case(title, scenario, placement, time_limit, mip_only=True):
+    print(f"\n### {title}\n")
+    print("| schedule | bubble per device | bubble ratio | peak activations | makespan | lower bound | gap | "
+          "seconds | placement / status | fits the caps |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for b in BASELINES:
+        try:
+            print(row(b, scenario.run_baseline(b)))
+        except OpplanError as error:
+            print(f"| {b} | not applicable: {error} |||||||||")
+    variants = [("opplan", True)] + ([("opplan (MIP only)", False)] if mip_only else [])
+    for name, heuristics in variants:
+        t = time.perf_counter()
+        p = plan(scenario, PlannerOptions(placement=placement, time_limit=time_limit, list_scheduling=heuristics))
+        print(row(name, p, time.perf_counter() - t))
+        print(f"\n{name}: {p.provenance['solver_reason']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    case("Target 1: P=8, M=20, DualPipe's placement (device r holds stages r and P-1-r), cap 9 units",
+         Scenario(8, 20, memory_caps=(9,)), "mirrored", 60)
+    case("Target 2: P=8, M=20, one stage per device, 1F1B's caps 8,7,...,1",
+         Scenario(8, 20, memory_caps=(8, 7, 6, 5, 4, 3, 2, 1)), "contiguous", 60)
+    case("Target 3: P=8, M=20, one stage per device, cap 8", Scenario(8, 20, memory_caps=(8,)), "contiguous", 60)
+    if args.quick:
+        return
+    case("P=16, M=64, cap 16 units, placement chosen by the planner", Scenario(16, 64, memory_caps=(16,)), "auto",
+         120, mip_only=False)
+    for path in sorted((ROOT / "sample_models").glob("*.json")):
+        model = load_model(path)
+        devices = 4
+        scenario = Scenario(devices, 8, model=model)
+        caps = scenario.cluster().devices[0].memory_bytes
+        case(f"{model.name} on {devices} × {scenario.accelerator or model.accelerator or 'H100'}, M=8, cap "
+             f"{'none' if math.isinf(caps) else f'{caps / 1e9:g} GB'} per device", scenario, "auto", 120, mip_only=False)
+
+
+if __name__ == "__main__":
+    main()
