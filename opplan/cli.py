@@ -135,10 +135,12 @@ def plan_text(plan: Any) -> str:
              f"  bubble        {_fmt_list(s['bubble'], 6)}"]
     if s["peak_activations"] is not None:
         lines.append(f"  peak activ.   {_fmt_list(s['peak_activations'], 6)}  (activation units)")
-    lines.append(f"  peak memory   {' '.join(_fmt_bytes(x) for x in s['peak_memory_bytes'])}")
-    for key in ("solver", "status", "gap", "solve_seconds"):
-        if key in s:
-            lines.append(f"  {key:<13} {s[key]}")
+    else:
+        lines.append(f"  peak memory   {' '.join(_fmt_bytes(x) for x in s['peak_memory_bytes'])}")
+    if "solver" in s:
+        lines.append(f"  solver        {s['solver']} ({s.get('solver_reason', '')})")
+    if "status" in s:
+        lines.append(f"  status        {s['status']}, gap {s.get('gap', 0):.4f}, {s.get('solve_seconds', 0):.2f} s")
     lines.append("  valid         yes" if s["valid"] else
                  "  valid         NO\n" + "\n".join(f"    {v}" for v in plan.violations[:20]))
     return "\n".join(lines)
@@ -293,13 +295,16 @@ def _progress_printer(args: argparse.Namespace):
     if getattr(args, "quiet", False):
         return None, None
 
+    live = sys.stderr.isatty()
+
     def progress(p) -> None:
         if math.isfinite(p.incumbent):
-            sys.stderr.write(f"\r  {p.seconds:6.1f}s  incumbent {p.incumbent:.6g}  bound {p.bound:.6g}   ")
+            line = f"  {p.seconds:6.1f}s  incumbent {p.incumbent:.6g}  bound {p.bound:.6g}"
+            sys.stderr.write(f"\r{line}\x1b[K" if live else line + "\n")
             sys.stderr.flush()
 
     def log(message: str) -> None:
-        sys.stderr.write(f"\r{message}\n")
+        sys.stderr.write(f"\r{message}\x1b[K\n" if live else message + "\n")
         sys.stderr.flush()
 
     return progress, log

@@ -43,6 +43,9 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
     _report(options, began, incumbent, bound)
     while T * grid.scale < incumbent - 1e-9:
         left = deadline - time.perf_counter()
+        if options.mip_gap > 0 and (incumbent - bound) / incumbent <= options.mip_gap:
+            reason = f"stopped at the requested gap {options.mip_gap:g}" if solver == "none" else reason
+            break
         if left < 0.2 or (options.should_stop is not None and options.should_stop()):
             reason = reason if solver != "none" else "stopped before the solver could run"
             break
