@@ -29,7 +29,7 @@ def one_f_one_b_like(P: int, M: int) -> list[list[str]]:
 
 
 def run(P: int, M: int, repeats: int = 3) -> dict[str, float]:
-    problem = uniform_problem(P, M)
+    problem = uniform_problem(P, M, memory_units=P)   # a finite cap, so the memory rule runs too
     order = order_from_lists(problem, one_f_one_b_like(P, M))
     best = {"build": 1e9, "simulate": 1e9, "metrics": 1e9, "validate": 1e9}
     for _ in range(repeats):

@@ -80,31 +80,33 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
     makespan = max((t.end for t in plan.tasks), default=0.0)
     eps = tol * max(1.0, abs(makespan))
 
-    # rule 1 ---------------------------------------------------------------------------------
+    # rules 1, 5 and 2 (single tasks) in one pass ----------------------------------------------
     by_name: dict[str, TimedTask] = {}
-    for t in plan.tasks:
-        if t.task in by_name:
-            report(1, f"task {t.task} appears twice", (t.task,))
-        elif t.task not in expected:
-            report(1, f"task {t.task} is not part of this problem", (t.task,))
-        else:
-            by_name[t.task] = t
-    for name in expected:
-        if name not in by_name:
-            report(1, f"task {name} is missing", (name,))
-
-    # rules 5, 8 and 2 ------------------------------------------------------------------------
     groups: dict[int, list[TimedTask]] = defaultdict(list)
-    for t in by_name.values():
-        resource, own, _ = expected[t.task]
-        if t.resource != resource:
-            report(5, f"task {t.task} runs on {t.resource}, its stage is placed on {resource}", (t.task,))
-        if not (math.isfinite(t.start) and math.isfinite(t.end)) or t.start < -eps:
-            report(2, f"task {t.task} has start {t.start} and end {t.end}", (t.task,), (t.start, t.end))
-        if t.group >= 0:
-            groups[t.group].append(t)
-        elif abs((t.end - t.start) - own) > eps:
-            report(2, f"task {t.task} lasts {t.end - t.start:g}, should last {own:g}", (t.task,), (t.start, t.end))
+    lookup = expected.get
+    for t in plan.tasks:
+        name, resource, start, end, group = t
+        want = lookup(name)
+        if want is None:
+            report(1, f"task {name} is not part of this problem", (name,))
+            continue
+        if name in by_name:
+            report(1, f"task {name} appears twice", (name,))
+            continue
+        by_name[name] = t
+        if resource != want[0]:
+            report(5, f"task {name} runs on {resource}, its stage is placed on {want[0]}", (name,))
+        if not (-eps <= start < math.inf and end < math.inf):
+            report(2, f"task {name} has start {start} and end {end}", (name,), (start, end))
+        if group >= 0:
+            groups[group].append(t)
+        elif abs((end - start) - want[1]) > eps:
+            report(2, f"task {name} lasts {end - start:g}, should last {want[1]:g}", (name,), (start, end))
+    if len(by_name) < len(expected):
+        for name in expected:
+            if name not in by_name:
+                report(1, f"task {name} is missing", (name,))
+
     for gid, members in groups.items():
         names = tuple(t.task for t in members)
         if len(members) < 2:
@@ -121,7 +123,7 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
                    (members[0].start, members[0].end))
 
     # rule 3 -----------------------------------------------------------------------------------
-    def need(before: str, after: str) -> None:
+    def broken(before: str, after: str) -> None:
         a, b = by_name.get(before), by_name.get(after)
         if a is None or b is None:
             return
@@ -134,22 +136,33 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
             report(3, f"{after} starts at {b.start:g} before {before} ends at {a.end:g}", (before, after),
                    (a.end, b.start))
 
+    def check_pairs(befores: list[str], afters: list[str]) -> None:
+        """Fast path over many (before, after) pairs; anything suspicious goes to ``broken``."""
+        get = by_name.get
+        for x, y in zip(befores, afters):
+            a, b = get(x), get(y)
+            if a is None or b is None or b[2] < a[3] - eps or (a[4] >= 0 and a[4] == b[4]):
+                broken(x, y)
+
     grad = "B" if plan.order.backward == "split" else "BW"
-    for m in range(problem.microbatches):
-        for s in range(problem.num_stages):
-            need(f"{s}F{m}", f"{s}{grad}{m}")
-            if grad == "B":
-                need(f"{s}B{m}", f"{s}W{m}")
-        for e in problem.edges:
-            fwd, bwd = f"{e.src}>{e.dst}F{m}", f"{e.dst}>{e.src}B{m}"
-            if fwd in expected:
-                need(f"{e.src}F{m}", fwd)
-                need(fwd, f"{e.dst}F{m}")
-                need(f"{e.dst}{grad}{m}", bwd)
-                need(bwd, f"{e.src}{grad}{m}")
-            else:
-                need(f"{e.src}F{m}", f"{e.dst}F{m}")
-                need(f"{e.dst}{grad}{m}", f"{e.src}{grad}{m}")
+    mbs = range(problem.microbatches)
+    names_of = {(s, k): [f"{s}{k}{m}" for m in mbs] for s in range(problem.num_stages)
+                for k in (("F", "B", "W") if grad == "B" else ("F", "BW"))}
+    for s in range(problem.num_stages):
+        check_pairs(names_of[(s, "F")], names_of[(s, grad)])
+        if grad == "B":
+            check_pairs(names_of[(s, "B")], names_of[(s, "W")])
+    for e in problem.edges:
+        if f"{e.src}>{e.dst}F0" in expected:
+            fwd = [f"{e.src}>{e.dst}F{m}" for m in mbs]
+            bwd = [f"{e.dst}>{e.src}B{m}" for m in mbs]
+            check_pairs(names_of[(e.src, "F")], fwd)
+            check_pairs(fwd, names_of[(e.dst, "F")])
+            check_pairs(names_of[(e.dst, grad)], bwd)
+            check_pairs(bwd, names_of[(e.src, grad)])
+        else:
+            check_pairs(names_of[(e.src, "F")], names_of[(e.dst, "F")])
+            check_pairs(names_of[(e.dst, grad)], names_of[(e.src, grad)])
 
     # rule 4 -----------------------------------------------------------------------------------
     per_resource: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
@@ -172,14 +185,19 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
 
     # rule 6 -----------------------------------------------------------------------------------
     events: dict[int, list[tuple[float, int, float, str]]] = defaultdict(list)
-    for m in range(problem.microbatches):
-        for s, st in enumerate(problem.stages):
-            f, free = by_name.get(f"{s}F{m}"), by_name.get(f"{s}{'W' if grad == 'B' else 'BW'}{m}")
-            if f is None or free is None or st.activation_bytes == 0:
+    capped = {d for d, dev in enumerate(problem.devices) if math.isfinite(dev.memory_bytes)}
+    for s, st in enumerate(problem.stages):
+        if st.device not in capped or st.activation_bytes == 0:
+            continue
+        for f_name, w_name in zip(names_of[(s, "F")], names_of[(s, "W" if grad == "B" else "BW")]):
+            f, free = by_name.get(f_name), by_name.get(w_name)
+            if f is None or free is None:
                 continue
-            events[st.device].append((f.start, 1, st.activation_bytes, f.task))
-            events[st.device].append((free.end, 0, -st.activation_bytes, free.task))
+            events[st.device].append((f.start, 1, st.activation_bytes, f_name))
+            events[st.device].append((free.end, 0, -st.activation_bytes, w_name))
     for d, dev in enumerate(problem.devices):
+        if d not in capped:
+            continue
         level = problem.param_bytes(d)
         if level > dev.memory_bytes * (1 + 1e-9):
             report(6, f"{dev.name}: parameters alone ({level:g} B) exceed the cap {dev.memory_bytes:g} B")
