@@ -1,0 +1,249 @@
+"""The dashboard's page logic through Streamlit's AppTest: every page runs without an exception,
+shows its key outputs, keeps state across pages, and turns user mistakes into one-line errors.
+
+AppTest never renders a chart (tests/test_browser.py does that in a real browser); here we read the
+Plotly spec each chart would draw.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from opplan import dashboard as db
+from opplan.errors import OpplanError
+from opplan.graph import parse_model_text
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 90
+TINY_YAML = b"""
+format: opplan-model/1
+name: tiny
+operators:
+  - {id: a, time: {forward: 1, input_grad: 1, weight_grad: 1}, activation_bytes: 1.0e+8, param_bytes: 1.0e+9}
+  - {id: b, time: {forward: 2, input_grad: 2, weight_grad: 1}, activation_bytes: 1.0e+8, param_bytes: 1.0e+9}
+  - {id: c, time: {forward: 1, input_grad: 1, weight_grad: 1}, activation_bytes: 1.0e+8, param_bytes: 1.0e+9}
+  - {id: d, time: {forward: 1, input_grad: 1, weight_grad: 1}, activation_bytes: 1.0e+8, param_bytes: 1.0e+9}
+edges: [{src: a, dst: b, bytes: 1.0e+7}, {src: b, dst: c, bytes: 1.0e+7}, {src: c, dst: d, bytes: 1.0e+7}]
+"""
+CYCLIC_JSON = json.dumps({"format": "opplan-model/1", "name": "loop", "operators": [
+    {"id": "x", "time": {"forward": 1, "input_grad": 1, "weight_grad": 1}},
+    {"id": "y", "time": {"forward": 1, "input_grad": 1, "weight_grad": 1}}],
+    "edges": [{"src": "x", "dst": "y"}, {"src": "y", "dst": "x"}]}).encode()
+
+
+def page(name: str) -> AppTest:
+    """An app session that opens on page ``name`` (pages are reached from the main script, so
+    ``switch_page`` works as in the browser)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    return at if name == "app.py" else at.switch_page(name)
+
+
+def no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def store(at: AppTest) -> dict:
+    return at.session_state["opplan_store"]
+
+
+def wait_for_job(at: AppTest, slot: str, limit: float = 120.0) -> db.Job:
+    """Rerun the page until the background job in ``slot`` ends (AppTest does not run fragments)."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        job = at.session_state[slot]
+        if job.done:
+            at.run()
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {slot} still running after {limit} s")
+
+
+def decode(value):
+    """Plotly JSON keeps numeric arrays as base64 typed arrays ({"dtype", "bdata"})."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).tolist()
+    return value
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def gantt_bars(spec: dict) -> list[dict]:
+    """Bar traces of a Gantt spec that draw tasks (not the legend stubs or idle stretches)."""
+    return [t for t in spec["data"] if t.get("type") == "bar" and t.get("base") is not None
+            and not str(t.get("name", "")).startswith("idle")]
+
+
+# --- Home ---------------------------------------------------------------------------------------
+def test_home_demo_plans_and_compares_with_1f1b_and_dualpipe():
+    at = page("app.py").run()
+    no_exceptions(at)
+    assert at.info, "the page invites the user to press Plan"
+    at.number_input(key="w:time_limit").set_value(5.0)
+    at.button(key="home_plan").click().run()
+    job = wait_for_job(at, "home_job")
+    no_exceptions(at)
+    assert job.error is None, job.crash or job.error
+    assert any("idle time" in s.value for s in at.success), [s.value for s in at.success]
+    labels = [m.label for m in at.metric]
+    for needle in ("Iteration time", "Bubble ratio", "Speed-up over 1F1B", "Speed-up over DualPipe", "Peak memory"):
+        assert any(needle in label for label in labels), labels
+    assert all(any(ch.isdigit() for ch in m.value) for m in at.metric)
+    table = at.table[0].value
+    assert {"opplan", "1F1B", "DualPipe"} <= set(table.index)
+    opplan, dualpipe = job.result, db.baseline_plan(job.config, "dualpipe")[0]
+    assert opplan.valid
+    assert sum(opplan.metrics["bubble"]) <= sum(dualpipe.metrics["bubble"]) + 1e-9
+    spec = chart_specs(at)[0]
+    axes = {t.get("yaxis", "y") for t in gantt_bars(spec)}
+    assert len(axes) == 3, "one Gantt panel per schedule"
+    assert spec["layout"]["xaxis3"]["title"]["text"] == "time (F = 1)"
+    assert spec["layout"]["xaxis"].get("matches") or spec["layout"]["xaxis2"].get("matches") == "x3"
+
+
+# --- Model --------------------------------------------------------------------------------------
+def test_model_page_sample_upload_and_bad_upload_keeps_previous_model():
+    at = page("pages/1_Model.py").run()
+    no_exceptions(at)
+    assert len(at.get("plotly_chart")) == 1, "the uniform chain is drawn"
+    at.selectbox(key="w:model_label").select("llama2_7b").run()
+    no_exceptions(at)
+    assert "llama2-7b-like" in " ".join(m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 1 and at.get("arrow_data_frame") is not None
+
+    at.file_uploader(key="model_upload").set_value(("tiny.yaml", TINY_YAML, "application/x-yaml")).run()
+    at.run()
+    no_exceptions(at)
+    assert store(at)["model_label"] == "uploaded: tiny.yaml"
+    assert parse_model_text(store(at)["model_text"]).name == "tiny"
+    before = store(at)["model_text"]
+
+    at.file_uploader(key="model_upload").set_value(("loop.json", CYCLIC_JSON, "application/json")).run()
+    no_exceptions(at)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "cycle" in errors[0] and "\n" not in errors[0], errors
+    assert "still in use" in errors[0]
+    assert store(at)["model_text"] == before, "the previous model stays"
+
+    at.file_uploader(key="model_upload").set_value(("junk.json", b"{not json", "application/json")).run()
+    assert "junk.json" in at.error[0].value and store(at)["model_text"] == before
+
+
+def test_model_tables_round_trip_and_name_the_problem():
+    model = parse_model_text(TINY_YAML.decode(), "tiny")
+    ops, edges = db.model_tables(model)
+    assert db.model_from_tables(model, ops, edges).to_dict() == model.to_dict()
+    ops.loc[1, "forward"] = -3
+    with pytest.raises(OpplanError, match="operator 'b' field time.forward must be non-negative"):
+        db.model_from_tables(model, ops, edges)
+    ops, edges = db.model_tables(model)
+    edges.loc[0, "dst"] = "nowhere"
+    with pytest.raises(OpplanError, match="unknown dst operator 'nowhere'"):
+        db.model_from_tables(model, ops, edges)
+
+
+# --- Cluster ------------------------------------------------------------------------------------
+def test_cluster_page_caps_and_state_survive_page_switch():
+    at = page("pages/2_Cluster.py").run()
+    no_exceptions(at)
+    frames = at.dataframe
+    assert frames, "the baselines' memory needs are listed"
+    at.number_input(key="w:devices").set_value(6).run()
+    at.radio(key="w:cap_mode").set_value("one value for every device").run()
+    at.number_input(key="w:cap_value").set_value(3.0).run()
+    no_exceptions(at)
+    summary = " ".join(m.value for m in at.markdown)
+    assert "6 devices" in summary and "memory cap 3 activation units" in summary
+    at.switch_page("pages/4_Compare.py").run()
+    no_exceptions(at)
+    assert "6 devices" in " ".join(m.value for m in at.markdown), "state survives switching pages"
+    assert any("Over the memory cap" in w.value for w in at.warning), "1F1B needs 6 units, the cap is 3"
+
+
+# --- Plan ---------------------------------------------------------------------------------------
+def test_plan_page_runs_the_planner_and_reports_solver_status_and_gap():
+    at = page("pages/3_Plan.py").run()
+    no_exceptions(at)
+    assert at.info
+    at.number_input(key="w:time_limit").set_value(3.0)
+    at.selectbox(key="w:solver").select("highs")
+    at.button(key="plan_run").click().run()
+    job = wait_for_job(at, "plan_job")
+    no_exceptions(at)
+    assert job.error is None, job.crash or job.error
+    text = " ".join(m.value for m in at.markdown)
+    assert "Solver:" in text and "gap" in text
+    assert job.result.provenance["solver"] in ("highs", "none"), job.result.provenance
+    assert [m.label.split(" (")[0] for m in at.metric][:2] == ["Iteration time", "Bubble ratio"]
+    assert len(at.get("download_button")) == 4
+    assert any(gantt_bars(spec) for spec in chart_specs(at))
+    at.switch_page("pages/4_Compare.py").run()
+    no_exceptions(at)
+    assert "opplan" in at.multiselect(key="w:compare_schedules").value, "the new plan joins the comparison"
+
+
+def test_plan_page_shows_an_infeasible_cap_as_one_line():
+    at = page("pages/3_Plan.py")
+    at.session_state["opplan_store"] = dict(db.DEFAULTS, cap_mode="one value for every device", cap_value=0.5,
+                                            time_limit=2.0)
+    at.run()
+    at.button(key="plan_run").click().run()
+    job = wait_for_job(at, "plan_job")
+    no_exceptions(at)
+    assert job.crash is None, job.crash
+    assert at.error and "\n" not in at.error[0].value and "cap" in at.error[0].value
+
+
+# --- Compare ------------------------------------------------------------------------------------
+def test_compare_page_shows_gantt_memory_bubbles_and_pareto():
+    at = page("pages/4_Compare.py").run()
+    no_exceptions(at)
+    specs = chart_specs(at)
+    assert len(specs) == 4  # Gantt, bubbles, memory, Pareto
+    gantt, _, memory, pareto = specs
+    assert {t.get("yaxis", "y") for t in gantt_bars(gantt)} == {"y", "y2", "y3"}
+    assert any(t["name"] == "memory cap" for t in memory["data"])
+    assert {t["name"] for t in pareto["data"]} >= {"1F1B", "DualPipe", "ZB-H1"}
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 3
+    assert len(at.get("download_button")) == 4
+
+
+def test_compare_page_explains_a_schedule_that_does_not_apply():
+    at = page("pages/4_Compare.py")
+    at.session_state["opplan_store"] = dict(db.DEFAULTS, devices=3)
+    at.run()
+    no_exceptions(at)
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("DualPipe:") and "even" in w for w in warnings), warnings
+
+
+def test_compare_page_on_a_model_graph_uses_ms_and_gb():
+    at = page("pages/4_Compare.py")
+    at.session_state["opplan_store"] = dict(db.DEFAULTS)
+    at.run()
+    db_store = store(at)
+    text = (ROOT / "sample_models" / "multimodal_vlm.json").read_text()
+    db_store["model_text"] = json.dumps(parse_model_text(text).to_dict())
+    db_store["model_label"] = db_store["_loaded_label"] = "multimodal_vlm"
+    at.run()
+    no_exceptions(at)
+    gantt, _, memory, _ = chart_specs(at)
+    assert gantt["layout"]["xaxis3"]["title"]["text"] == "time (ms)"
+    assert memory["layout"]["yaxis"]["title"]["text"] == "GB"
+
+
+def test_png_export_through_kaleido():
+    from opplan import baselines
+    from opplan.scenario import Scenario
+    from opplan.viz import gantt_figure
+
+    plan = baselines.run("1f1b", Scenario(4, 8).problem_for("1f1b"))
+    png = db.figure_png(gantt_figure([plan]), width=800)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

@@ -1,0 +1,175 @@
+"""The dashboard in a real browser: start the server, click through the demo in headless Chromium,
+check that Gantt bars are drawn and the numbers make sense, upload a model, and leave screenshots
+in test-artifacts/ for a person to look at (DESIGN.md §4 lists the Streamlit/Chromium facts used).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+BARS = "[data-testid=stPlotlyChart] g.point path"
+TINY_YAML = """format: opplan-model/1
+name: tiny-four
+operators:
+  - {id: embed, time: {forward: 1, input_grad: 1, weight_grad: 1}, activation_bytes: 1.0e+8, param_bytes: 1.0e+9}
+  - {id: block1, time: {forward: 2, input_grad: 2, weight_grad: 1}, activation_bytes: 1.0e+8, param_bytes: 1.0e+9}
+  - {id: block2, time: {forward: 2, input_grad: 2, weight_grad: 1}, activation_bytes: 1.0e+8, param_bytes: 1.0e+9}
+  - {id: head, time: {forward: 1, input_grad: 1, weight_grad: 1}, activation_bytes: 1.0e+8, param_bytes: 1.0e+9}
+edges: [{src: embed, dst: block1, bytes: 1.0e+7}, {src: block1, dst: block2, bytes: 1.0e+7},
+        {src: block2, dst: head, bytes: 1.0e+7}]
+"""
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (scripts/test.sh installs it)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A real `streamlit run app.py` on a free port, stopped (by its own pid) at the end.
+    OPPLAN_DASHBOARD_URL points the test at a server already running instead."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    if os.environ.get("OPPLAN_DASHBOARD_URL"):
+        yield os.environ["OPPLAN_DASHBOARD_URL"].rstrip("/")
+        return
+    port = free_port()
+    log = open(ARTIFACTS / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 45
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read().decode().strip() == "ok":
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"streamlit did not start; see {ARTIFACTS / 'server.log'}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # tall viewport: the main area scrolls inside its own div, so full-page shots miss the fold
+        page = browser.new_page(viewport={"width": 1500, "height": 2600})
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def settle(page) -> None:
+    """Wait for the script run an interaction triggered to start and then finish."""
+    try:
+        page.wait_for_selector('.stApp[data-test-script-state="running"]', timeout=1500)
+    except Exception:  # playwright's TimeoutError: the run was too quick to observe; fine
+        pass
+    page.wait_for_selector('.stApp[data-test-script-state="notRunning"]')
+    page.wait_for_timeout(300)
+
+
+def bar_count(page) -> int:
+    return page.evaluate(f"document.querySelectorAll('{BARS}').length")
+
+
+def go_to(page, name: str) -> None:
+    page.locator("[data-testid=stSidebarNav] a", has_text=name).click()
+    settle(page)
+
+
+def shot(page, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def number(text: str) -> float:
+    return float(re.search(r"-?\d+(\.\d+)?", text.replace(",", "")).group())
+
+
+def test_home_demo_compare_and_upload(server, browser_page):
+    page = browser_page
+    began = time.monotonic()
+    page.goto(server)
+    settle(page)
+    page.get_by_role("button", name="Plan", exact=True).click()
+    # the planner runs in the background; the Gantt of opplan, 1F1B and DualPipe appears when it ends
+    page.wait_for_function(f"document.querySelectorAll('{BARS}').length > 100", timeout=60_000)
+    settle(page)
+    assert page.locator("[data-testid=stAlertContentSuccess]").inner_text().startswith("opplan removes")
+    values = page.locator("[data-testid=stMetricValue]").all_inner_texts()
+    assert len(values) == 5 and all(re.search(r"\d", v) for v in values), values
+
+    table = page.locator("[data-testid=stTable] table")
+    headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    column = headers.index("bubble ratio (%)")
+    rows = {r.locator("th").inner_text().strip(): r.locator("th, td").all_inner_texts()
+            for r in table.locator("tbody tr").all()}
+    assert number(rows["opplan"][column]) <= number(rows["DualPipe"][column]), rows
+    shot(page, "home-result")
+    page.locator("[data-testid=stPlotlyChart]").first.screenshot(path=str(ARTIFACTS / "home-gantt.png"))
+
+    go_to(page, "Compare")
+    page.wait_for_function(f"document.querySelectorAll('{BARS}').length > 100")
+    assert "opplan" in page.locator("[data-testid=stMultiSelect]").inner_text()
+    shot(page, "compare")
+    for label, suffix, magic in (("Gantt chart (PNG)", ".png", b"\x89PNG"), ("Metrics (CSV)", ".csv", b"schedule,")):
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name=label).click()
+        path = ARTIFACTS / f"export{suffix}"
+        download.value.save_as(path)
+        assert path.read_bytes().startswith(magic), label
+
+    go_to(page, "Model")
+    upload = page.locator("[data-testid=stFileUploaderDropzoneInput]")
+    upload.set_input_files(files=[{"name": "tiny.yaml", "mimeType": "application/x-yaml",
+                                   "buffer": TINY_YAML.encode()}])
+    settle(page)
+    page.get_by_text("tiny-four", exact=False).first.wait_for()
+    upload.set_input_files(files=[{"name": "broken.json", "mimeType": "application/json",
+                                   "buffer": b'{"format": "opplan-model/1", "operators": [{"id": "a"}]}'}])
+    settle(page)
+    error = page.locator("[data-testid=stAlertContentError]").inner_text()
+    assert "operator 'a'" in error and "still in use" in error, error
+    shot(page, "model-upload-error")
+
+    go_to(page, "Cluster")
+    assert "tiny.yaml" in page.locator("[data-testid=stMain]").inner_text(), "the uploaded model is still current"
+    shot(page, "cluster")
+    assert time.monotonic() - began < 90
