@@ -287,9 +287,7 @@ def parse_model_text(text: str, source: str = "model") -> ModelGraph:
         data = json.loads(text)
     except json.JSONDecodeError as json_error:
         try:
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _yaml_load(text)
         except Exception as yaml_error:  # yaml raises many types; all mean "not parseable"
             first = str(yaml_error).splitlines()[0] if str(yaml_error) else type(yaml_error).__name__
             raise OpplanError(f"{source}: not valid JSON ({json_error.msg} at line {json_error.lineno}) "
@@ -298,6 +296,22 @@ def parse_model_text(text: str, source: str = "model") -> ModelGraph:
             raise OpplanError(f"{source}: not valid JSON ({json_error.msg} at line {json_error.lineno}) "
                               "and not a YAML mapping")
     return parse_model(data, source)
+
+
+def _yaml_load(text: str) -> Any:
+    """YAML with YAML 1.2 floats: PyYAML (YAML 1.1) reads ``1.0e8`` or ``1e8`` as a string."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$|^[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?$"),
+        list("-+0123456789."))
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def load_model(path: str | Path) -> ModelGraph:

@@ -8,19 +8,21 @@ so the answer is never worse than it. Every returned plan is re-simulated and va
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from opplan.errors import OpplanError
-from opplan.planner.linear import Progress, SolveStatus
+from opplan.planner.bounds import problem_lower_bound
+from opplan.planner.linear import Progress
 from opplan.problem import Problem
 from opplan.scenario import Scenario
 from opplan.schedule import Order, Plan
 from opplan.simulate import make_plan
 
-PLACEMENTS = ("auto", "contiguous", "mirrored", "v")
+PLACEMENTS = ("auto", "contiguous", "mirrored", "v", "searched")
 OBJECTIVES = ("makespan", "bubble", "memory")
 # the baseline whose partition and placement defines each candidate, and the baselines that run on it
 PLACEMENT_FAMILIES = {
@@ -72,7 +74,7 @@ def _say(options: PlannerOptions, message: str) -> None:
         options.log(message)
 
 
-def candidates(scenario: Scenario, placement: str) -> list[Candidate]:
+def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0) -> list[Candidate]:
     """The upper level: placed problems to schedule, with the baselines that run on each."""
     from opplan import baselines
 
@@ -96,6 +98,20 @@ def candidates(scenario: Scenario, placement: str) -> list[Candidate]:
             except OpplanError:
                 continue  # a precondition this scenario misses (e.g. DualPipe's M >= 2P)
         out.append(cand)
+    if placement in ("auto", "searched") and not scenario.is_uniform:
+        from opplan.planner.placement import searched_contiguous
+
+        problem = searched_contiguous(scenario.model, scenario.cluster(), scenario.microbatches,
+                                      scenario.overlap_factor, budget_seconds=search_seconds)
+        cand = Candidate("searched", problem)
+        for schedule in PLACEMENT_FAMILIES["contiguous"][1]:
+            try:
+                cand.warm_starts.append(baselines.run(schedule, problem))
+            except OpplanError:
+                continue
+        out.append(cand)
+    elif placement == "searched":
+        errors.append("searched: a uniform pipeline's stages are identical, there is no cut to search")
     if not out:
         raise OpplanError("no placement applies to this scenario: " + "; ".join(errors))
     return out
@@ -130,7 +146,16 @@ def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
 
     options = options or PlannerOptions()
     began = time.perf_counter()
-    cands = candidates(scenario, options.placement)
+    best_so_far = [math.inf]
+    user_progress = options.progress
+    if user_progress is not None:
+        def progress(p: Progress) -> None:
+            """Report on the whole run: its clock, the best makespan over all placements so far."""
+            incumbent = min(best_so_far[0], p.incumbent)
+            user_progress(Progress(time.perf_counter() - began, incumbent, min(p.bound, incumbent)))
+
+        options = dataclasses.replace(options, progress=progress)
+    cands = candidates(scenario, options.placement, search_seconds=min(10.0, options.time_limit / 4))
     for cand in cands:
         cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling))
         best = cand.best
@@ -152,7 +177,16 @@ def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
         if share < 0.5:
             results.append(_as_result(cand.best, cand, "not_solved", None, "no time left for the MIP"))
             continue
+        if results and options.objective != "memory":
+            # a placement whose bound cannot beat the best plan so far is not worth the solver's time
+            bound = problem_lower_bound(cand.problem)
+            if bound >= min(p.metrics["makespan"] for p in results) - 1e-9:
+                results.append(_as_result(cand.best, cand, "pruned", None,
+                                          f"its lower bound {bound:g} cannot beat the best plan so far"))
+                _say(options, f"placement {cand.placement}: skipped, bound {bound:g} cannot beat the best plan")
+                continue
         results.append(improve(cand.problem, cand.best, options, share, cand.placement))
+        best_so_far[0] = min(best_so_far[0], results[-1].metrics["makespan"])
         _say(options, f"placement {cand.placement}: {results[-1].provenance['status']} makespan "
                       f"{results[-1].metrics['makespan']:g}, bound {results[-1].provenance['lower_bound']:g}")
     best = min(results, key=lambda p: (_score(p, scenario, options.objective), p.metrics["makespan"]))
@@ -178,6 +212,7 @@ def _gap(value: float, bound: float) -> float:
 
 
 def _infeasible_message(cands: list[Candidate]) -> str:
+    """Which device is short and the smallest caps that admit a plan (one micro-batch at a time)."""
     from opplan.planner.heuristic import sequential_order
 
     parts = []
@@ -187,7 +222,14 @@ def _infeasible_message(cands: list[Candidate]) -> str:
         caps = [d.memory_bytes for d in p.devices]
         worst = max(range(p.num_devices), key=lambda d: need[d] - caps[d])
         unit = p.activation_unit_bytes
-        fmt = (lambda x: f"{x / unit:g} activation units") if unit == 1.0 else (lambda x: f"{x:.4g} B")
+
+        def fmt(x: float) -> str:
+            if unit == 1.0:
+                return f"{x:g} activation unit{'' if x == 1 else 's'}"
+            return f"{x / 1e9:.3g} GB" if x >= 1e8 else f"{x:.4g} B"
+
+        smallest = (f"{fmt(need[0])} on every device" if len(set(need)) == 1
+                    else ", ".join(fmt(x) for x in need))
         parts.append(f"{cand.placement}: {p.devices[worst].name} has cap {fmt(caps[worst])} but one micro-batch "
-                     f"alone needs {fmt(need[worst])} (a plan exists from caps {', '.join(fmt(x) for x in need)})")
+                     f"alone needs {fmt(need[worst])} (plans exist from {smallest})")
     return "no plan fits the memory caps; " + "; ".join(parts)

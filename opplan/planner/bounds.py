@@ -35,11 +35,20 @@ class Arcs:
     topo: list[int]
 
 
+def to_grid(value: float, scale: float | None) -> float:
+    """``value`` in whole grid steps, rounded to the nearest (exact when it is a multiple).
+
+    Rounding to the nearest keeps the grid model close to the true times; the grid only proposes
+    orders, which the simulator re-times exactly, and a bound from an inexact grid is not claimed.
+    """
+    return float(round(value / scale)) if scale else value
+
+
 def _durations(problem: Problem, scale: float | None) -> dict[tuple[str, int], float]:
     out = {}
     for s, st in enumerate(problem.stages):
         for k, d in (("F", st.forward), ("B", st.input_grad), ("W", st.weight_grad)):
-            out[(k, s)] = float(math.ceil(d / scale - 1e-9)) if scale else d
+            out[(k, s)] = to_grid(d, scale)
     return out
 
 
@@ -47,7 +56,7 @@ def transfer_lag(problem: Problem, src: int, dst: int, scale: float | None = Non
     e = problem.edge(src, dst)
     if problem.stages[src].device == problem.stages[dst].device or e.transfer_ms <= 0:
         return 0.0
-    return float(math.ceil(e.transfer_ms / scale - 1e-9)) if scale else e.transfer_ms
+    return to_grid(e.transfer_ms, scale)
 
 
 def memory_room(problem: Problem, device: int) -> float:
@@ -57,7 +66,7 @@ def memory_room(problem: Problem, device: int) -> float:
 
 def build_arcs(problem: Problem, scale: float | None = None, symmetry: bool = True,
                memory: bool = True) -> Arcs:
-    """Tasks and arcs; with ``scale`` durations and lags are rounded up to whole grid steps."""
+    """Tasks and arcs; with ``scale`` durations and lags are in whole grid steps."""
     dur = _durations(problem, scale)
     M = problem.microbatches
     tasks = [(k, s, m) for m in range(M) for s in range(problem.num_stages) for k in PASS_ORDER]

@@ -27,7 +27,8 @@ from opplan.planner.linear import LinearModel
 from opplan.problem import Problem
 from opplan.schedule import Order
 
-MAX_GRID_STEPS = 400     # a horizon finer than this makes the model too large to help
+MAX_GRID_STEPS = 1600    # exact grids up to this many steps over the horizon
+INEXACT_GRID_STEPS = 800   # otherwise: this many steps, durations rounded to the nearest step
 
 
 @dataclass
@@ -40,17 +41,18 @@ class Grid:
 
 def choose_grid(problem: Problem, horizon: float) -> Grid:
     """The coarsest step on which every duration and transfer is whole, if the horizon then
-    needs at most MAX_GRID_STEPS steps; else a step of horizon / MAX_GRID_STEPS (rounding up)."""
+    needs at most MAX_GRID_STEPS steps; else horizon / INEXACT_GRID_STEPS, rounding to the nearest.
+    Model size grows with each task's window (its slack), not with the whole horizon."""
     values = [v for st in problem.stages for v in (st.forward, st.input_grad, st.weight_grad) if v > 0]
     values += [e.transfer_ms for e in problem.edges if e.transfer_ms > 0]
     if not values:
         return Grid(1.0, True)
     for step in (1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.025, 0.02, 0.01):
         if all(abs(v / step - round(v / step)) < 1e-9 for v in values):
-            if horizon / step <= MAX_GRID_STEPS * 4:
+            if horizon / step <= MAX_GRID_STEPS:
                 return Grid(step, True)
             break
-    return Grid(max(horizon / MAX_GRID_STEPS, min(values) / 4), False)
+    return Grid(horizon / INEXACT_GRID_STEPS, False)
 
 
 @dataclass

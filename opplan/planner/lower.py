@@ -33,12 +33,15 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
         return _minimise_memory(problem, warm, options, deadline, placement, bound, began)
     incumbent = warm.metrics["makespan"]
     if incumbent <= bound + 1e-9:
+        _report(options, began, incumbent, bound)
         return _finish(best, warm, placement, "optimal", "none",
                        "the warm start meets the lower bound: optimal without a solver", bound, began)
     grid = choose_grid(problem, incumbent)
     arcs = build_arcs(problem, scale=grid.scale)
     g_head, g_tail = heads_tails(arcs)
     T = int(math.ceil(lower_bound(arcs, g_head, g_tail) - 1e-9))
+    if not grid.exact:   # rounded durations: start just below the true bound, never claim a grid bound
+        T = max(1, min(T, int(math.floor(bound / grid.scale))))
     solver, reason, status = "none", "no horizon below the warm start was left to try", "feasible"
     _report(options, began, incumbent, bound)
     while T * grid.scale < incumbent - 1e-9:
@@ -127,7 +130,7 @@ def _finish(plan: Plan, warm: Plan, placement: str, status: str, solver: str, re
     makespan = plan.metrics["makespan"]
     bound = min(bound, makespan)
     gap = max(0.0, (makespan - bound) / makespan) if makespan > 0 else 0.0
-    if gap <= 1e-9:
+    if gap <= 1e-6:   # relative: stage times are sums of floats
         status = "optimal"
     return make_plan(plan.problem, plan.order, {
         "producer": "opplan", "schedule": "opplan", "placement": placement, "solver": solver,
