@@ -1,6 +1,7 @@
 """Baseline schedules against the published formulas (DESIGN.md §1), PyTorch's golden DualPipeV
 order, and the validator on every sample model. docs/baselines.md explains each expected value."""
 import glob
+import os
 import math
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from opplan.errors import OpplanError
 from opplan.graph import load_model
 from opplan.io.pytorch_csv import action_from_torch, action_to_torch, lists_from_csv_text, lists_to_csv_text, read_csv
 
-REFERENCE_CSV = Path("/work/shared/reference/dualpipev_4rank_10mb.csv")
+# shared/ sits beside the checkout (DEVELOPERS.md); OPPLAN_SHARED overrides it
+REFERENCE_CSV = Path(os.environ.get("OPPLAN_SHARED", Path(__file__).resolve().parents[2] / "shared")) \
+    / "reference" / "dualpipev_4rank_10mb.csv"
 SAMPLES = sorted(glob.glob(str(Path(__file__).resolve().parent.parent / "sample_models" / "*.json")))
 UNIFORM = (1.0, 1.0, 1.0)
 UNEQUAL = (1.0, 1.5, 0.5)
