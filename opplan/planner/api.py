@@ -163,28 +163,32 @@ def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
                       + (f"{best.schedule_name} makespan {best.metrics['makespan']:g}" if best else "none fits the caps"))
     if all(c.best is None for c in cands):
         raise OpplanError(_infeasible_message(cands))
-    # spend the time on the most promising placements first
+    # spend the time on the most promising placements first; a placement whose bound cannot beat
+    # the best warm start of another is not worth the solver's time
     cands.sort(key=lambda c: _score(c.best, scenario, options.objective) if c.best else math.inf)
     results: list[Plan] = []
-    for k, cand in enumerate(cands):
+    to_solve: list[Candidate] = []
+    best_warm = min(c.best.metrics["makespan"] for c in cands if c.best is not None)
+    for cand in cands:
         if cand.best is None:
             continue
+        if options.objective != "memory" and cand.best.metrics["makespan"] > best_warm:
+            bound = problem_lower_bound(cand.problem)
+            if bound >= best_warm - 1e-9:
+                results.append(_as_result(cand.best, cand, "pruned", None,
+                                          f"its lower bound {bound:g} cannot beat another placement's plan"))
+                _say(options, f"placement {cand.placement}: skipped, bound {bound:g} cannot beat {best_warm:g}")
+                continue
+        to_solve.append(cand)
+    for k, cand in enumerate(to_solve):
         if options.should_stop is not None and options.should_stop():
             results.append(_as_result(cand.best, cand, "cancelled", None, "cancelled before the solver ran"))
             continue
         remaining = options.time_limit - (time.perf_counter() - began)
-        share = remaining / (len(cands) - k)
+        share = remaining / (len(to_solve) - k)
         if share < 0.5:
             results.append(_as_result(cand.best, cand, "not_solved", None, "no time left for the MIP"))
             continue
-        if results and options.objective != "memory":
-            # a placement whose bound cannot beat the best plan so far is not worth the solver's time
-            bound = problem_lower_bound(cand.problem)
-            if bound >= min(p.metrics["makespan"] for p in results) - 1e-9:
-                results.append(_as_result(cand.best, cand, "pruned", None,
-                                          f"its lower bound {bound:g} cannot beat the best plan so far"))
-                _say(options, f"placement {cand.placement}: skipped, bound {bound:g} cannot beat the best plan")
-                continue
         results.append(improve(cand.problem, cand.best, options, share, cand.placement))
         best_so_far[0] = min(best_so_far[0], results[-1].metrics["makespan"])
         _say(options, f"placement {cand.placement}: {results[-1].provenance['status']} makespan "

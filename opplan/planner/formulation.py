@@ -39,10 +39,14 @@ class Grid:
     exact: bool
 
 
-def choose_grid(problem: Problem, horizon: float) -> Grid:
+MAX_BINARIES = 40_000     # inexact grids are coarsened until the windows fit in about this many binaries
+
+
+def choose_grid(problem: Problem, horizon: float, total_slack: float = 0.0) -> Grid:
     """The coarsest step on which every duration and transfer is whole, if the horizon then
     needs at most MAX_GRID_STEPS steps; else horizon / INEXACT_GRID_STEPS, rounding to the nearest.
-    Model size grows with each task's window (its slack), not with the whole horizon."""
+    Model size grows with each task's window (its slack), not with the whole horizon:
+    ``total_slack`` (the sum of the windows) coarsens an inexact grid to about MAX_BINARIES."""
     values = [v for st in problem.stages for v in (st.forward, st.input_grad, st.weight_grad) if v > 0]
     values += [e.transfer_ms for e in problem.edges if e.transfer_ms > 0]
     if not values:
@@ -52,7 +56,7 @@ def choose_grid(problem: Problem, horizon: float) -> Grid:
             if horizon / step <= MAX_GRID_STEPS:
                 return Grid(step, True)
             break
-    return Grid(horizon / INEXACT_GRID_STEPS, False)
+    return Grid(max(horizon / INEXACT_GRID_STEPS, total_slack / MAX_BINARIES), False)
 
 
 @dataclass

@@ -36,55 +36,67 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
         _report(options, began, incumbent, bound)
         return _finish(best, warm, placement, "optimal", "none",
                        "the warm start meets the lower bound: optimal without a solver", bound, began)
-    grid = choose_grid(problem, incumbent)
+    slack = sum(max(0.0, incumbent - h - q) for h, q in zip(head, tail))
+    grid = choose_grid(problem, incumbent, slack)
     arcs = build_arcs(problem, scale=grid.scale)
     g_head, g_tail = heads_tails(arcs)
-    T = int(math.ceil(lower_bound(arcs, g_head, g_tail) - 1e-9))
-    if not grid.exact:   # rounded durations: start just below the true bound, never claim a grid bound
-        T = max(1, min(T, int(math.floor(bound / grid.scale))))
-    solver, reason, status = "none", "no horizon below the warm start was left to try", "feasible"
-    _report(options, began, incumbent, bound)
-    while T * grid.scale < incumbent - 1e-9:
+    state = {"solver": "none", "reason": "no horizon below the warm start was left to try"}
+
+    def attempt(T: int) -> str:
+        """Ask for a plan of length T grid steps: 'found', 'infeasible' or 'stopped'."""
+        nonlocal best
         left = deadline - time.perf_counter()
-        if options.mip_gap > 0 and (incumbent - bound) / incumbent <= options.mip_gap:
-            reason = f"stopped at the requested gap {options.mip_gap:g}" if solver == "none" else reason
-            break
         if left < 0.2 or (options.should_stop is not None and options.should_stop()):
-            reason = reason if solver != "none" else "stopped before the solver could run"
-            break
+            return "stopped"
         step = build_step_model(problem, arcs, g_head, g_tail, T)
-        if step.infeasible:   # windows alone rule T out
-            if grid.exact:
-                bound = max(bound, (T + 1) * grid.scale)
-            T += 1
-            continue
+        if step.infeasible:   # the windows alone rule T out
+            return "infeasible"
         _say(options, f"placement {placement}: is there a plan of length {T * grid.scale:g}? "
                       f"({step.model.num_vars} binaries, {step.model.num_rows} rows)")
-        run = solve_model(step.model, options.solver,
-                          SolveOptions(time_limit=left, mip_gap=0.0, threads=options.threads,
-                                       should_stop=options.should_stop))
-        solver, reason = run.result.solver, run.reason
+        run = solve_model(step.model, options.solver, SolveOptions(time_limit=left, mip_gap=0.0,
+                                                                   threads=options.threads,
+                                                                   should_stop=options.should_stop))
+        state["solver"], state["reason"] = run.result.solver, run.reason
         if run.result.status.has_solution and run.result.values is not None:
             broken = step.model.check(run.result.values)
             if broken:
-                raise RuntimeError(f"{solver} returned a point breaking its own model: {broken[:2]}")
-            order = order_from_grid_starts(problem, arcs, step.starts(run.result.values))
-            found = make_plan(problem, order, {"producer": "mip"})
+                raise RuntimeError(f"{run.result.solver} returned a point breaking its own model: {broken[:2]}")
+            found = make_plan(problem, order_from_grid_starts(problem, arcs, step.starts(run.result.values)),
+                              {"producer": "mip"})
             if not found.valid:
                 raise RuntimeError(f"MIP plan failed validation: {found.violations[:3]}")
             if found.metrics["makespan"] < best.metrics["makespan"] - 1e-9:
                 best = found
-            break
-        if run.result.status == SolveStatus.INFEASIBLE:
-            if grid.exact:
-                bound = max(bound, (T + 1) * grid.scale)
+            return "found"
+        return "infeasible" if run.result.status == SolveStatus.INFEASIBLE else "stopped"
+
+    _report(options, began, incumbent, bound)
+    status = "feasible"
+    if grid.exact:
+        # ascending: every horizon proven infeasible raises the bound; the first feasible is optimal
+        T = int(math.ceil(lower_bound(arcs, g_head, g_tail) - 1e-9))
+        while T * grid.scale < incumbent - 1e-9:
+            if options.mip_gap > 0 and (incumbent - bound) / incumbent <= options.mip_gap:
+                state["reason"] = f"stopped at the requested gap {options.mip_gap:g}"
+                break
+            outcome = attempt(T)
+            if outcome != "infeasible":
+                break
+            bound = max(bound, (T + 1) * grid.scale)
             _report(options, began, best.metrics["makespan"], bound)
             T += 1
-            continue
-        status = "feasible"
-        break   # time limit (or cancel) on this horizon
+    else:
+        # rounded durations prove nothing: descend from the incumbent, one grid step below each
+        # plan found, for an anytime improvement; the bound stays the analytic one
+        while True:
+            if options.mip_gap > 0 and (best.metrics["makespan"] - bound) / best.metrics["makespan"] <= options.mip_gap:
+                break
+            T = int(math.floor(best.metrics["makespan"] / grid.scale - 1e-9)) - 1
+            if T * grid.scale < bound - 1e-9 or attempt(T) != "found":
+                break
+            _report(options, began, best.metrics["makespan"], bound)
     _report(options, began, best.metrics["makespan"], bound)
-    return _finish(best, warm, placement, status, solver, reason, bound, began)
+    return _finish(best, warm, placement, status, state["solver"], state["reason"], bound, began)
 
 
 def _minimise_memory(problem: Problem, warm: Plan, options, deadline: float, placement: str, bound: float,
