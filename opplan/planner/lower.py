@@ -86,6 +86,16 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
             _report(options, began, best.metrics["makespan"], bound)
             T += 1
     else:
+        # real-valued times: first local search on the order (cheap moves, exact simulation), then
+        from opplan.planner.local_search import improve_order
+
+        searched, value = improve_order(problem, best.order, 0.5 * max(0.0, deadline - time.perf_counter()))
+        if value < best.metrics["makespan"] - 1e-9:
+            found = make_plan(problem, searched, {"producer": "local-search"})
+            if found.valid:
+                best = found
+                state["reason"] = "order local search improved the warm start"
+                _say(options, f"placement {placement}: local search reached {value:g}")
         # rounded durations prove nothing: descend from the incumbent, one grid step below each
         # plan found, for an anytime improvement; the bound stays the analytic one
         while True:
