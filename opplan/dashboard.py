@@ -583,6 +583,23 @@ def _job_progress_body(slot: str) -> None:
               help="Stops the solver; the best plan found so far is kept.")
 
 
+def scenario_header() -> dict[str, Any]:
+    """The current scenario's config, summarised at the top of a page; stops the page with one
+    line when the scenario is invalid (the user fixes it on the Model or Cluster page)."""
+    import streamlit as st
+
+    try:
+        config, notes = resolve_config()
+        scenario_from_config(config)
+    except OpplanError as error:
+        st.error(f"{error} — fix it on the Model or Cluster page.")
+        st.stop()
+    st.markdown(f"**Scenario:** {scenario_summary(config)}")
+    for note in notes:
+        st.caption(note)
+    return config
+
+
 def job_progress(slot: str) -> None:
     """Live progress of the job in ``st.session_state[slot]``, polled twice a second without
     rerunning the page; the page reruns once when the job ends."""

@@ -9,11 +9,11 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import networkx as nx
 
-from opplan.errors import OpplanError
+from opplan.errors import OpplanError, read_user_file
 
 MODEL_FORMAT = "opplan-model/1"
 PASSES = ("forward", "input_grad", "weight_grad")
@@ -315,18 +315,7 @@ def _yaml_load(text: str) -> Any:
 
 
 def load_model(path: str | Path) -> ModelGraph:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise OpplanError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise OpplanError(f"{path}: is a directory, not a model file") from None
-    except UnicodeDecodeError:
-        raise OpplanError(f"{path}: not a text file (not UTF-8)") from None
-    except OSError as error:
-        raise OpplanError(f"{path}: cannot read ({error.strerror})") from None
-    return parse_model_text(text, str(path))
+    return parse_model_text(read_user_file(path, "model file"), str(path))
 
 
 def save_model(model: ModelGraph, path: str | Path) -> None:
@@ -346,7 +335,3 @@ def uniform_chain(stages: int, forward: float = 1.0, input_grad: float = 1.0, we
     edges = tuple(Edge(f"s{i}", f"s{i + 1}") for i in range(stages - 1))
     return ModelGraph(name=name or f"uniform-{stages}", operators=ops, edges=edges,
                       description=f"uniform pipeline: {stages} stages, F={forward:g} B={input_grad:g} W={weight_grad:g}")
-
-
-def operators_by_id(ops: Iterable[Operator]) -> dict[str, Operator]:
-    return {op.id: op for op in ops}

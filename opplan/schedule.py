@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
-from opplan.errors import OpplanError
+from opplan.errors import OpplanError, read_user_file
 from opplan.problem import Problem
 from opplan.tasks import COMPUTE_RE
 
@@ -168,13 +168,7 @@ def save_plan(plan: Plan, path: str | Path) -> None:
 
 
 def load_plan(path: str | Path) -> Plan:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise OpplanError(f"{path}: no such file") from None
-    except (IsADirectoryError, UnicodeDecodeError):
-        raise OpplanError(f"{path}: not a plan file") from None
+    text = read_user_file(path, "plan file")
     if not text.strip():
         raise OpplanError(f"{path}: the file is empty")
     try:

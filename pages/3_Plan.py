@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from opplan import dashboard as db
-from opplan.errors import OpplanError
 from opplan.viz import gantt_figure, memory_figure
 
 st.set_page_config(page_title="opplan · plan", page_icon="🧩", layout="wide")
@@ -13,15 +12,7 @@ SLOT = "plan_job"
 st.title("Plan")
 values = db.store()
 
-try:
-    config, notes = db.resolve_config()
-    db.scenario_from_config(config)
-except OpplanError as error:
-    st.error(f"{error} — fix it on the Model or Cluster page.")
-    st.stop()
-st.markdown(f"**Scenario:** {db.scenario_summary(config)}  ")
-for note in notes:
-    st.caption(note)
+config = db.scenario_header()
 
 c = st.columns(5)
 db.widget(c[0].selectbox, "solver", "Solver", options=["auto", "gurobi", "highs"],

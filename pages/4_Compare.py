@@ -6,7 +6,6 @@ import numpy as np
 import streamlit as st
 
 from opplan import dashboard as db
-from opplan.errors import OpplanError
 from opplan.viz import bubble_figure, gantt_figure, memory_figure, pareto_figure
 
 st.set_page_config(page_title="opplan · compare", page_icon="🧩", layout="wide")
@@ -14,15 +13,7 @@ SWEEP = "sweep_job"
 st.title("Compare schedules")
 values = db.store()
 
-try:
-    config, notes = db.resolve_config()
-    db.scenario_from_config(config)
-except OpplanError as error:
-    st.error(f"{error} — fix it on the Model or Cluster page.")
-    st.stop()
-st.markdown(f"**Scenario:** {db.scenario_summary(config)}")
-for note in notes:
-    st.caption(note)
+config = db.scenario_header()
 units = db.units_for(config)
 
 opplan_plan = db.latest_opplan(config)

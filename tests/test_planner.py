@@ -238,3 +238,19 @@ def test_cli_compare_rows_and_per_device_caps():
     assert rows["opplan"]["valid"] and rows["opplan"]["makespan"] <= rows["1f1b"]["makespan"]
     bad = cli("solve", "--stages", 4, "--microbatches", 8, "--memory-cap-activations", "1,2", "--time-limit", 5)
     assert bad.returncode == 2 and "got 2 memory caps for 4 devices" in bad.stderr
+
+
+def test_order_local_search_keeps_plans_valid_and_never_worse():
+    from opplan.graph import load_model
+    from opplan.planner.local_search import improve_order
+
+    scenario = Scenario(4, 8, model=load_model(ROOT / "sample_models" / "llama2_7b.json"))
+    dualpipe = scenario.run_baseline("dualpipe")
+    scenario = scenario.with_caps(max(dualpipe.metrics["peak_memory_bytes"]))
+    problem = scenario.problem_for("dualpipe")
+    start = scenario.run_baseline("dualpipe")
+    order, value = improve_order(problem, start.order, seconds=3)
+    improved = make_plan(problem, order)
+    assert improved.valid
+    assert improved.metrics["makespan"] == pytest.approx(value)
+    assert value <= start.metrics["makespan"] + 1e-9

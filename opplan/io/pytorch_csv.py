@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from opplan.errors import OpplanError
+from opplan.errors import OpplanError, read_user_file
 
 _TORCH_ACTION = re.compile(r"^(\d+)(F|I|W|B)(\d+)$")
 _OUR_ACTION = re.compile(r"^(\d+)(F|BW|B|W)(\d+)$")
@@ -83,14 +83,7 @@ def lists_to_csv_text(lists: Sequence[Iterable[str]]) -> str:
 
 
 def read_csv(path: str | Path) -> list[list[str]]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise OpplanError(f"{path}: no such file") from None
-    except (IsADirectoryError, UnicodeDecodeError):
-        raise OpplanError(f"{path}: not a CSV text file") from None
-    return lists_from_csv_text(text, str(path))
+    return lists_from_csv_text(read_user_file(path, "CSV file"), str(path))
 
 
 def write_csv(lists: Sequence[Iterable[str]], path: str | Path) -> None:

@@ -91,8 +91,8 @@ class StepModel:
         return out
 
 
-def _row(model: StepModel, terms: list[tuple[float, int, int]], rhs: float) -> None:
-    """Add Σ coef·z[j,t] <= rhs, folding constants; drop rows that can never bind."""
+def _fold(model: StepModel, terms: list[tuple[float, int, int]]) -> tuple[dict[int, float], float]:
+    """Σ coef·z[j,t] as (variable coefficients, constant): z outside a window is a constant."""
     cols: dict[int, float] = defaultdict(float)
     const = 0.0
     for coef, j, t in terms:
@@ -101,7 +101,12 @@ def _row(model: StepModel, terms: list[tuple[float, int, int]], rhs: float) -> N
             const += coef * v
         else:
             cols[v] += coef
-    cols = {c: a for c, a in cols.items() if a != 0}
+    return {c: a for c, a in cols.items() if a != 0}, const
+
+
+def _row(model: StepModel, terms: list[tuple[float, int, int]], rhs: float) -> None:
+    """Add Σ coef·z[j,t] <= rhs; drop rows that can never bind."""
+    cols, const = _fold(model, terms)
     if not cols:
         if const > rhs + 1e-9:
             model.infeasible = True
@@ -158,15 +163,7 @@ def build_step_model(problem: Problem, arcs: Arcs, head: list[float], tail: list
                           if arcs.tasks[j][0] == "W"]
                 if minimise_memory:
                     # params + live activations <= peak, and still within the cap
-                    cols: dict[int, float] = defaultdict(float)
-                    const = 0.0
-                    for coef, j, tt in terms:
-                        v = sm.z(j, tt)
-                        if isinstance(v, float):
-                            const += coef * v
-                        else:
-                            cols[v] += coef
-                    cols = {c: a for c, a in cols.items() if a != 0}
+                    cols, const = _fold(sm, terms)
                     sm.model.add_le(list(cols) + [sm.peak], list(cols.values()) + [-1.0], -const - params)
                     if math.isfinite(room):
                         _row(sm, terms, room)
