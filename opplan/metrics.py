@@ -127,7 +127,8 @@ def compute_metrics(problem: Problem, tasks: Sequence[TimedTask]) -> dict[str, A
     """Everything the CLI, charts and comparisons report, from the timed tasks alone."""
     makespan = max((t.end for t in tasks), default=0.0)
     busy = device_busy(problem, tasks)
-    bubble = [makespan - b for b in busy]
+    eps = 1e-9 * max(1.0, makespan)
+    bubble = [0.0 if abs(makespan - b) <= eps else makespan - b for b in busy]   # no "-8.9e-16" idle
     n = problem.num_devices
     ratio = 1.0 - sum(busy) / (n * makespan) if makespan > 0 else 0.0
     peaks = peak_activation_bytes(problem, tasks)
