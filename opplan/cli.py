@@ -316,7 +316,27 @@ def _planner_options(args: argparse.Namespace):
     progress, log = _progress_printer(args)
     return PlannerOptions(solver=args.solver, objective=args.objective, time_limit=args.time_limit,
                           mip_gap=args.gap, threads=args.threads, placement=args.placement,
-                          makespan_limit=args.makespan_limit, progress=progress, log=log)
+                          makespan_limit=args.makespan_limit, progress=progress, log=log,
+                          should_stop=_first_ctrl_c_stops())
+
+
+def _first_ctrl_c_stops():
+    """The first Ctrl-C asks the solver to stop and keep its best plan; a second one quits."""
+    import signal
+
+    stop = {"asked": False}
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop["asked"]:
+            raise KeyboardInterrupt
+        stop["asked"] = True
+        sys.stderr.write("\nstopping: the best plan so far will be returned (Ctrl-C again to quit)\n")
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:   # not the main thread (e.g. called from a server): no signal handling
+        pass
+    return lambda: stop["asked"]
 
 
 def cmd_solve(args: argparse.Namespace) -> int:

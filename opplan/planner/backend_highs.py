@@ -86,6 +86,14 @@ def solve(model: LinearModel, options: SolveOptions) -> SolveResult:
 
         h.cbMipImprovingSolution.subscribe(on_event)
         h.cbMipInterrupt.subscribe(on_event)
+        if options.should_stop is not None:   # also during the root LP, which can be long
+
+            def on_lp(event: object) -> None:
+                if options.should_stop():
+                    event.interrupt()  # type: ignore[attr-defined]
+
+            h.cbSimplexInterrupt.subscribe(on_lp)
+            h.cbIpmInterrupt.subscribe(on_lp)
         h.setOptionValue("HandleUserInterrupt", True)
     h.run()
     runtime = time.perf_counter() - began
