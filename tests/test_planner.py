@@ -254,3 +254,13 @@ def test_order_local_search_keeps_plans_valid_and_never_worse():
     assert improved.valid
     assert improved.metrics["makespan"] == pytest.approx(value)
     assert value <= start.metrics["makespan"] + 1e-9
+
+
+def test_bubble_objective_picks_the_lowest_bubble_ratio_placement():
+    scenario = Scenario(4, 8, memory_caps=(5,))
+    p = plan(scenario, PlannerOptions(objective="bubble", time_limit=20))
+    assert p.valid and p.provenance["objective"] == "bubble"
+    for name in ("1f1b", "zb-h1", "dualpipe"):
+        other = scenario.run_baseline(name)
+        if other.valid:
+            assert p.metrics["bubble_ratio"] <= other.metrics["bubble_ratio"] + 1e-9
