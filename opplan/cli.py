@@ -135,8 +135,9 @@ def plan_text(plan: Any) -> str:
              f"  bubble        {_fmt_list(s['bubble'], 6)}"]
     if s["peak_activations"] is not None:
         lines.append(f"  peak activ.   {_fmt_list(s['peak_activations'], 6)}  (activation units)")
-    else:
-        lines.append(f"  peak memory   {' '.join(_fmt_bytes(x) for x in s['peak_memory_bytes'])}")
+    if s["peak_activations"] is None or max(s["peak_memory_bytes"], default=0) >= 1e3:   # not the unit pipeline
+        lines.append(f"  peak memory   {' '.join(_fmt_bytes(x) for x in s['peak_memory_bytes'])}"
+                     f"  (params + activations; cap {' '.join(_fmt_bytes(x) for x in s['memory_cap_bytes'])})")
     if "solver" in s:
         lines.append(f"  solver        {s['solver']} ({s.get('solver_reason', '')})")
     if "status" in s:
