@@ -129,14 +129,23 @@ def test_zero_bubble_floor_is_reached_and_proven():
     assert problem_lower_bound(scenario.problem_for("1f1b")) == 27
 
 
-def test_mip_beats_its_warm_start_and_proves_it():
-    # P=8, M=20, cap 8: list scheduling gives 69; the MIP must find 67 and prove it (issue target 3)
-    scenario = Scenario(8, 20, memory_caps=(8,))
-    p = plan(scenario, PlannerOptions(placement="contiguous", time_limit=60, solver="highs"))
+def test_zb_h1_is_optimal_at_cap_8():
+    # issue target 3: P=8, M=20, cap 8 -> ZB-H1's 67 (bubble 7) is optimal, and the planner proves it
+    p = plan(Scenario(8, 20, memory_caps=(8,)), PlannerOptions(placement="contiguous", time_limit=60))
     assert p.metrics["makespan"] == 67 and max(p.metrics["bubble"]) == 7
     assert p.provenance["status"] == "optimal" and p.provenance["lower_bound"] == 67
+    mip_only = plan(Scenario(8, 20, memory_caps=(8,)),
+                    PlannerOptions(placement="contiguous", time_limit=60, list_scheduling=False))
+    assert mip_only.metrics["makespan"] == 67 and mip_only.provenance["status"] == "optimal"
+
+
+def test_mip_beats_its_warm_start_and_proves_it():
+    # cap 7: no baseline fits; list scheduling gives 71, the MIP must find 70 and prove it
+    p = plan(Scenario(8, 20, memory_caps=(7,)), PlannerOptions(placement="contiguous", time_limit=60, solver="highs"))
+    assert p.metrics["makespan"] == 70 and p.provenance["improved_on_warm_start"]
+    assert p.provenance["status"] == "optimal" and p.provenance["lower_bound"] == 70
     assert p.provenance["solver"] == "highs"
-    assert max(p.metrics["peak_activations"]) <= 8
+    assert max(p.metrics["peak_activations"]) <= 7
 
 
 def test_half_of_dualpipes_bubble_at_its_own_memory():
@@ -181,10 +190,11 @@ def test_progress_reports_incumbent_and_bound():
 def test_memory_objective_lowers_the_peak_within_the_makespan():
     scenario = Scenario(4, 8)
     fast = plan(scenario, PlannerOptions(placement="contiguous", time_limit=20))
+    # with 6 more time units allowed, one activation less is needed on every device
     lean = plan(scenario, PlannerOptions(placement="contiguous", objective="memory", time_limit=30,
-                                         makespan_limit=fast.metrics["makespan"] + 2))
+                                         makespan_limit=fast.metrics["makespan"] + 6))
     assert lean.valid
-    assert lean.metrics["makespan"] <= fast.metrics["makespan"] + 2
+    assert lean.metrics["makespan"] <= fast.metrics["makespan"] + 6
     assert max(lean.metrics["peak_activations"]) < max(fast.metrics["peak_activations"])
 
 

@@ -76,8 +76,6 @@ def _say(options: PlannerOptions, message: str) -> None:
 
 def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0) -> list[Candidate]:
     """The upper level: placed problems to schedule, with the baselines that run on each."""
-    from opplan import baselines
-
     names = [p for p in PLACEMENT_FAMILIES if placement in ("auto", p)]
     out = []
     errors = []
@@ -88,33 +86,30 @@ def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0)
         except OpplanError as error:
             errors.append(f"{name}: {error}")
             continue
-        cand = Candidate(name, problem)
-        for schedule in runs_on:
-            try:
-                base_problem = scenario.problem_for(schedule)
-                if base_problem != problem:
-                    continue
-                cand.warm_starts.append(baselines.run(schedule, problem))
-            except OpplanError:
-                continue  # a precondition this scenario misses (e.g. DualPipe's M >= 2P)
-        out.append(cand)
+        out.append(_with_baselines(Candidate(name, problem), runs_on))
     if placement in ("auto", "searched") and not scenario.is_uniform:
         from opplan.planner.placement import searched_contiguous
 
         problem = searched_contiguous(scenario.model, scenario.cluster(), scenario.microbatches,
                                       scenario.overlap_factor, budget_seconds=search_seconds)
-        cand = Candidate("searched", problem)
-        for schedule in PLACEMENT_FAMILIES["contiguous"][1]:
-            try:
-                cand.warm_starts.append(baselines.run(schedule, problem))
-            except OpplanError:
-                continue
-        out.append(cand)
+        out.append(_with_baselines(Candidate("searched", problem), PLACEMENT_FAMILIES["contiguous"][1]))
     elif placement == "searched":
         errors.append("searched: a uniform pipeline's stages are identical, there is no cut to search")
     if not out:
         raise OpplanError("no placement applies to this scenario: " + "; ".join(errors))
     return out
+
+
+def _with_baselines(cand: Candidate, schedules: tuple[str, ...]) -> Candidate:
+    """Every baseline whose order runs on the candidate's placed problem becomes a warm start."""
+    from opplan import baselines
+
+    for schedule in schedules:
+        try:
+            cand.warm_starts.append(baselines.run(schedule, cand.problem))
+        except OpplanError:
+            continue  # a precondition this scenario misses (e.g. DualPipe's M >= 2P)
+    return cand
 
 
 def _heuristic_plans(problem: Problem, list_scheduling: bool = True) -> list[Plan]:
@@ -175,19 +170,19 @@ def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
         if options.objective != "memory" and cand.best.metrics["makespan"] > best_warm:
             bound = problem_lower_bound(cand.problem)
             if bound >= best_warm - 1e-9:
-                results.append(_as_result(cand.best, cand, "pruned", None,
+                results.append(_as_result(cand.best, cand, "pruned",
                                           f"its lower bound {bound:g} cannot beat another placement's plan"))
                 _say(options, f"placement {cand.placement}: skipped, bound {bound:g} cannot beat {best_warm:g}")
                 continue
         to_solve.append(cand)
     for k, cand in enumerate(to_solve):
         if options.should_stop is not None and options.should_stop():
-            results.append(_as_result(cand.best, cand, "cancelled", None, "cancelled before the solver ran"))
+            results.append(_as_result(cand.best, cand, "cancelled", "cancelled before the solver ran"))
             continue
         remaining = options.time_limit - (time.perf_counter() - began)
         share = remaining / (len(to_solve) - k)
         if share < 0.5:
-            results.append(_as_result(cand.best, cand, "not_solved", None, "no time left for the MIP"))
+            results.append(_as_result(cand.best, cand, "not_solved", "no time left for the MIP"))
             continue
         results.append(improve(cand.problem, cand.best, options, share, cand.placement))
         best_so_far[0] = min(best_so_far[0], results[-1].metrics["makespan"])
@@ -201,14 +196,14 @@ def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
     return best
 
 
-def _as_result(warm: Plan, cand: Candidate, status: str, run: object, reason: str) -> Plan:
-    out = make_plan(warm.problem, warm.order, {
+def _as_result(warm: Plan, cand: Candidate, status: str, reason: str) -> Plan:
+    """A candidate's warm start returned as it is (pruned, cancelled, or out of time)."""
+    return make_plan(warm.problem, warm.order, {
         "producer": "opplan", "schedule": "opplan", "placement": cand.placement, "status": status,
         "solver": "none", "solver_reason": reason, "warm_start": warm.schedule_name,
         "lower_bound": warm.metrics["lower_bound"],
         "gap": _gap(warm.metrics["makespan"], warm.metrics["lower_bound"]),
     })
-    return out
 
 
 def _gap(value: float, bound: float) -> float:
