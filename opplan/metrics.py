@@ -149,18 +149,3 @@ def compute_metrics(problem: Problem, tasks: Sequence[TimedTask]) -> dict[str, A
         "lower_bound_parts": bound,
         "num_tasks": len(tasks),
     }
-
-
-def metrics_agree(reported: dict[str, Any], recomputed: dict[str, Any], tol: float = 1e-6) -> list[str]:
-    """Names of reported metrics that differ from a recomputation (for validator rule 7)."""
-    bad = []
-    for key in ("makespan", "bubble_ratio", "busy", "bubble", "peak_activation_bytes", "peak_memory_bytes"):
-        if key not in reported:
-            continue
-        a, b = reported[key], recomputed[key]
-        a_list = a if isinstance(a, list) else [a]
-        b_list = b if isinstance(b, list) else [b]
-        if len(a_list) != len(b_list) or any(not math.isclose(x, y, rel_tol=tol, abs_tol=tol)
-                                             for x, y in zip(a_list, b_list)):
-            bad.append(key)
-    return bad

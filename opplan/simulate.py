@@ -37,20 +37,24 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
     slot_of = [-1] * n
     index = tg.index
     fixed_sequences: dict[str, list[int]] = {}
+    task_resource = tg.resource
     for resource, entries in order.sequences.items():
         seq = []
         for entry in entries:
-            if entry in index:
-                members = (index[entry],)
+            slot = len(slot_members)
+            i = index.get(entry)
+            if i is not None and task_resource[i] == resource and slot_of[i] == -1:   # the common case
+                slot_of[i] = slot
+                members: tuple[int, ...] = (i,)
             else:
-                members = tuple(tg.lookup(k) for k in parse_entry(entry, order.backward))
-            for i in members:
-                if tg.resource[i] != resource:
-                    raise OpplanError(f"order lists {tg.keys[i]} on {resource}, but it runs on {tg.resource[i]}")
-                if slot_of[i] != -1:
-                    raise OpplanError(f"order lists task {tg.keys[i]} twice")
-                slot_of[i] = len(slot_members)
-            seq.append(len(slot_members))
+                members = (i,) if i is not None else tuple(tg.lookup(k) for k in parse_entry(entry, order.backward))
+                for i in members:
+                    if task_resource[i] != resource:
+                        raise OpplanError(f"order lists {tg.keys[i]} on {resource}, but it runs on {task_resource[i]}")
+                    if slot_of[i] != -1:
+                        raise OpplanError(f"order lists task {tg.keys[i]} twice")
+                    slot_of[i] = slot
+            seq.append(slot)
             slot_members.append(members)
             slot_resource.append(resource)
         fixed_sequences[resource] = seq
@@ -130,9 +134,8 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
                     heapq.heappush(heap, (ready[t], t))
     if done < n_slots:
         raise DeadlockError(_describe_deadlock(tg, fixed_sequences, slot_members, slot_of, slot_start))
-    keys, resources = tg.keys, tg.resource
-    return [TimedTask(keys[i], resources[i], slot_start[s], slot_end[s], s if len(slot_members[s]) > 1 else -1)
-            for i, s in enumerate(slot_of)]
+    block = [s if len(m) > 1 else -1 for s, m in enumerate(slot_members)]
+    return [TimedTask(k, r, slot_start[s], slot_end[s], block[s]) for k, r, s in zip(tg.keys, tg.resource, slot_of)]
 
 
 def _describe_deadlock(tg: TaskGraph, sequences: dict[str, list[int]], slot_members: list[tuple[int, ...]],

@@ -183,38 +183,64 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
                 report(4, f"{n1} [{s1:g}, {e1:g}) and {n2} [{s2:g}, {e2:g}) overlap on {resource}", (n1, n2),
                        (s1, e1, s2, e2))
 
-    # rule 6 -----------------------------------------------------------------------------------
+    # rule 6 (and the peaks rule 7 checks) ---------------------------------------------------------
     events: dict[int, list[tuple[float, int, float, str]]] = defaultdict(list)
-    capped = {d for d, dev in enumerate(problem.devices) if math.isfinite(dev.memory_bytes)}
     for s, st in enumerate(problem.stages):
-        if st.device not in capped or st.activation_bytes == 0:
+        if st.activation_bytes == 0:
             continue
         for f_name, w_name in zip(names_of[(s, "F")], names_of[(s, "W" if grad == "B" else "BW")]):
             f, free = by_name.get(f_name), by_name.get(w_name)
             if f is None or free is None:
                 continue
-            events[st.device].append((f.start, 1, st.activation_bytes, f_name))
-            events[st.device].append((free.end, 0, -st.activation_bytes, w_name))
+            events[st.device].append((f[2], 1, st.activation_bytes, f_name))
+            events[st.device].append((free[3], 0, -st.activation_bytes, w_name))
+    peaks = [0.0] * problem.num_devices
     for d, dev in enumerate(problem.devices):
-        if d not in capped:
-            continue
-        level = problem.param_bytes(d)
-        if level > dev.memory_bytes * (1 + 1e-9):
-            report(6, f"{dev.name}: parameters alone ({level:g} B) exceed the cap {dev.memory_bytes:g} B")
-            continue
-        for time, _, delta, name in sorted(events.get(d, [])):
+        params = problem.param_bytes(d)
+        if params > dev.memory_bytes * (1 + 1e-9):
+            report(6, f"{dev.name}: parameters alone ({params:g} B) exceed the cap {dev.memory_bytes:g} B")
+        level = peak = 0.0
+        over = False
+        for time, _, delta, name in sorted(events.get(d, [])):   # at equal times, releases first
             level += delta
-            if delta > 0 and level > dev.memory_bytes * (1 + 1e-9) + 1e-9:
-                report(6, f"{dev.name} holds {level:g} B at time {time:g} (after {name} starts), "
-                          f"cap {dev.memory_bytes:g} B", (name,), (time,))
-                break
+            if level > peak:
+                peak = level
+                if not over and params + level > dev.memory_bytes * (1 + 1e-9) + 1e-9:
+                    over = True
+                    report(6, f"{dev.name} holds {params + level:g} B at time {time:g} (after {name} starts), "
+                              f"cap {dev.memory_bytes:g} B", (name,), (time,))
+        peaks[d] = peak
 
-    # rule 7 -----------------------------------------------------------------------------------
+    # rule 7: the reported metrics, recomputed here from the times alone -------------------------
     if plan.metrics:
-        from opplan.metrics import compute_metrics, metrics_agree
-
-        for key in metrics_agree(plan.metrics, compute_metrics(problem, plan.tasks)):
-            report(7, f"reported {key} differs from the one recomputed from the task times")
+        busy = [0.0] * problem.num_devices
+        device_index = {dev.name: d for d, dev in enumerate(problem.devices)}
+        seen_blocks: set[int] = set()
+        for t in by_name.values():
+            d = device_index.get(t[1])
+            if d is None or (t[4] >= 0 and t[4] in seen_blocks):
+                continue
+            if t[4] >= 0:
+                seen_blocks.add(t[4])
+            busy[d] += t[3] - t[2]
+        n_dev = problem.num_devices
+        recomputed = {
+            "makespan": makespan,
+            "busy": busy,
+            "bubble": [makespan - b for b in busy],
+            "bubble_ratio": 1.0 - sum(busy) / (n_dev * makespan) if makespan > 0 else 0.0,
+            "peak_activation_bytes": peaks,
+            "peak_memory_bytes": [problem.param_bytes(d) + peaks[d] for d in range(n_dev)],
+        }
+        for key, value in recomputed.items():
+            if key not in plan.metrics:
+                continue
+            got = plan.metrics[key]
+            got_list, want_list = (got, value) if isinstance(value, list) else ([got], [value])
+            if not isinstance(got_list, list) or len(got_list) != len(want_list) or any(
+                    not math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-6 * max(1.0, makespan))
+                    for x, y in zip(got_list, want_list)):
+                report(7, f"reported {key} differs from the one recomputed from the task times")
     for rule, count in sorted(counts.items()):
         if count > limit:
             found.append(Violation(rule, f"... and {count - limit} more violations of this rule"))
