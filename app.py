@@ -123,7 +123,8 @@ cards[4].metric(f"Peak memory ({units.mem_short})", f"{peak / units.mem_unit_byt
 table = db.metrics_table(plans, job.config)
 table["schedule"] = [db.schedule_title(n) for n in table["schedule"]]
 table = table.set_index("schedule").drop(columns=["lower bound"])
-st.table(table.style.format("{:.4g}", subset=[c for c in table.columns if c != "valid"]))
+st.table(table.style.format(lambda x: f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}",
+                            subset=[c for c in table.columns if c != "valid"]))
 
 prov = result.provenance
 st.caption(f"opplan: placement **{prov.get('placement', '?')}**, solver **{prov.get('solver', '?')}** "
@@ -134,6 +135,8 @@ names = list(plans)
 fig = gantt_figure([plans[n] for n in names],
                    titles=[f"<b>{db.schedule_title(n)}</b> · iteration {units.time(plans[n].makespan)} · "
                            f"bubble ratio {plans[n].metrics['bubble_ratio']:.1%}" for n in names],
-                   time_label=units.time_label)
+                   time_label=units.time_label, show_links=False)
 st.plotly_chart(fig, key="home_gantt")
+if any(">" in t.task for t in result.tasks):
+    st.caption("Device rows only; the Compare page also draws the transfers on each link.")
 st.page_link("pages/4_Compare.py", label="Compare with every baseline, memory timelines and the Pareto sweep →")

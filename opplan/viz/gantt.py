@@ -134,8 +134,11 @@ def _fmt(x: float) -> str:
 
 
 def gantt_figure(plans: Sequence[Plan], titles: Sequence[str] | None = None, time_label: str = "time (ms)",
-                 show_idle: bool = True, bar_text: bool = True) -> go.Figure:
+                 show_idle: bool = True, bar_text: bool = True, show_links: bool = True) -> go.Figure:
     """One panel per plan, stacked on a shared time axis, rows = devices then links.
+
+    ``show_links=False`` keeps the device rows only: a compact chart for a projector, since a
+    model on P devices has up to 2(P-1) link rows.
 
     ``titles`` default to each plan's schedule name with its makespan and bubble ratio.
     """
@@ -145,6 +148,8 @@ def gantt_figure(plans: Sequence[Plan], titles: Sequence[str] | None = None, tim
         fig.update_layout(title="no plan to draw", height=200)
         return fig
     all_bars = [plan_bars(p) for p in plans]
+    if not show_links:
+        all_bars = [[b for b in bars if b.category != "comm"] for bars in all_bars]
     rows = [_rows(p, b) for p, b in zip(plans, all_bars)]
     if titles is None:
         titles = [_default_title(p) for p in plans]
