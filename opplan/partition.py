@@ -150,16 +150,18 @@ def _with_unit(problem: Problem, unit: float | None, name: str) -> Problem:
 
 
 def partitioned_problem(model: ModelGraph, cluster: Cluster, kind: str, microbatches: int,
-                        chunks: int = 1, overlap_factor: float = 1.0) -> Problem:
+                        chunks: int = 1, overlap_factor: float = 1.0,
+                        groups: Sequence[Sequence[str]] | None = None) -> Problem:
     """Partition ``model`` for a placement kind on every device of ``cluster`` and build the problem.
 
     For ``mirrored`` (DualPipe) ``microbatches`` is the number per direction: each micro-batch index
-    of the problem runs once through each of the two chains.
+    of the problem runs once through each of the two chains. ``groups`` overrides the balanced cut
+    (the planner's upper level searches over cuts).
     """
     devices = cluster.size
     unit = sum(op.activation_bytes for op in model.operators) / devices
     if kind == "mirrored":
-        groups = balanced_partition(model, devices, cluster)
+        groups = groups or balanced_partition(model, devices, cluster)
         down = stage_problem(model, cluster, groups, contiguous_placement(devices), microbatches, overlap_factor)
         up = stage_problem(model, cluster, groups, [devices - 1 - j for j in range(devices)], microbatches,
                            overlap_factor)
@@ -171,7 +173,7 @@ def partitioned_problem(model: ModelGraph, cluster: Cluster, kind: str, microbat
                           model.name)
         return _with_unit(problem, unit, f"{model.name} (mirrored, {devices} devices)")
     n_stages = stages_for(kind, devices, chunks)
-    groups = balanced_partition(model, n_stages, cluster)
+    groups = groups or balanced_partition(model, n_stages, cluster)
     problem = stage_problem(model, cluster, groups, placement_for(kind, devices, chunks), microbatches,
                             overlap_factor)
     return _with_unit(problem, unit, f"{model.name} ({kind}, {n_stages} stages on {devices} devices)")

@@ -22,10 +22,11 @@ db.widget(c[1].selectbox, "objective", "Objective", options=["makespan", "bubble
                        "memory": "lowest peak memory"}.get)
 db.widget(c[2].number_input, "time_limit", "Time limit (s)", min_value=1.0, max_value=600.0, step=5.0,
           help="The best plan found so far is returned when time is up, with its gap to the lower bound.")
-db.widget(c[3].selectbox, "placement", "Placement", options=["auto", "contiguous", "mirrored", "v", "searched"],
+db.widget(c[3].selectbox, "placement", "Placement", options=["auto", "contiguous", "mirrored", "v", "searched", "searched-mirrored"],
           format_func={"auto": "auto (try all)", "contiguous": "contiguous (1F1B-like)",
                        "mirrored": "mirrored (DualPipe-like)", "v": "V shape (ZB-V-like)",
-                       "searched": "searched cut (model graphs)"}.get)
+                       "searched": "searched cut, contiguous (model graphs)",
+                       "searched-mirrored": "searched cut, mirrored (model graphs)"}.get)
 db.widget(c[4].number_input, "mip_gap", "Stop at gap (%)", min_value=0.0, max_value=50.0, step=1.0,
           help="0 = prove optimality (or run until the time limit).")
 options = {"solver": values["solver"], "objective": values["objective"], "time_limit": float(values["time_limit"]),

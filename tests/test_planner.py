@@ -274,3 +274,17 @@ def test_bubble_objective_picks_the_lowest_bubble_ratio_placement():
         other = scenario.run_baseline(name)
         if other.valid:
             assert p.metrics["bubble_ratio"] <= other.metrics["bubble_ratio"] + 1e-9
+
+
+def test_searched_cut_beats_the_balanced_cut_on_an_unbalanced_dag():
+    from opplan.graph import load_model
+
+    scenario = Scenario(4, 8, model=load_model(ROOT / "sample_models" / "inception_dag.json"))
+    dualpipe = scenario.run_baseline("dualpipe")
+    scenario = scenario.with_caps(max(dualpipe.metrics["peak_memory_bytes"]))
+    searched = plan(scenario, PlannerOptions(placement="searched-mirrored", time_limit=20))
+    assert searched.valid
+    assert searched.metrics["makespan"] < dualpipe.metrics["makespan"] - 1e-9
+    assert max(searched.metrics["peak_memory_bytes"]) <= max(dualpipe.metrics["peak_memory_bytes"]) * (1 + 1e-9)
+    with pytest.raises(OpplanError, match="no cut to search"):
+        plan(Scenario(4, 8), PlannerOptions(placement="searched", time_limit=5))

@@ -22,7 +22,7 @@ from opplan.scenario import Scenario
 from opplan.schedule import Order, Plan
 from opplan.simulate import make_plan
 
-PLACEMENTS = ("auto", "contiguous", "mirrored", "v", "searched")
+PLACEMENTS = ("auto", "contiguous", "mirrored", "v", "searched", "searched-mirrored")
 OBJECTIVES = ("makespan", "bubble", "memory")
 # the baseline whose partition and placement defines each candidate, and the baselines that run on it
 PLACEMENT_FAMILIES = {
@@ -87,14 +87,25 @@ def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0)
             errors.append(f"{name}: {error}")
             continue
         out.append(_with_baselines(Candidate(name, problem), runs_on))
-    if placement in ("auto", "searched") and not scenario.is_uniform:
-        from opplan.planner.placement import searched_contiguous
+    for name, kind in (("searched", "contiguous"), ("searched-mirrored", "mirrored")):
+        if placement not in ("auto", name):
+            continue
+        if scenario.is_uniform:
+            errors.append(f"{name}: a uniform pipeline's stages are identical, there is no cut to search")
+            continue
+        from opplan import baselines
+        from opplan.planner.placement import searched_cut
 
-        problem = searched_contiguous(scenario.model, scenario.cluster(), scenario.microbatches,
-                                      scenario.overlap_factor, budget_seconds=search_seconds)
-        out.append(_with_baselines(Candidate("searched", problem), PLACEMENT_FAMILIES["contiguous"][1]))
-    elif placement == "searched":
-        errors.append("searched: a uniform pipeline's stages are identical, there is no cut to search")
+        family = PLACEMENT_FAMILIES[kind][0]
+        try:
+            micro = baselines.get(family).problem_microbatches(scenario.microbatches)
+            baselines.get(family).check(scenario.devices, scenario.microbatches)
+            problem = searched_cut(scenario.model, scenario.cluster(), micro, kind, scenario.overlap_factor,
+                                   budget_seconds=search_seconds / 2)
+        except OpplanError as error:
+            errors.append(f"{name}: {error}")
+            continue
+        out.append(_with_baselines(Candidate(name, problem), PLACEMENT_FAMILIES[kind][1]))
     if not out:
         raise OpplanError("no placement applies to this scenario: " + "; ".join(errors))
     return out
