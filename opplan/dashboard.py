@@ -568,9 +568,9 @@ def _job_progress_body(slot: str) -> None:
     incumbent = next((h[1] for h in reversed(job.history) if math.isfinite(h[1])), None)
     bound = next((h[2] for h in reversed(job.history) if math.isfinite(h[2])), None)
     text = f"{'planner' if job.kind == 'solve' else 'sweep'} running · {job.elapsed:.1f} s of up to {total:.0f} s"
-    if incumbent is not None or bound is not None:  # the MIP reports on the placement it is solving
-        text += " · placement being solved: " + " · ".join(
-            part for part in (f"incumbent {incumbent:.4g}" if incumbent is not None else "",
+    if incumbent is not None or bound is not None:  # best plan of the whole run; bound of the current placement
+        text += " · " + " · ".join(
+            part for part in (f"best iteration so far {incumbent:.4g}" if incumbent is not None else "",
                               f"bound {bound:.4g}" if bound is not None else "") if part)
     st.progress(min(0.99, job.elapsed / total), text=text)
     if job.history:

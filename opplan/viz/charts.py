@@ -64,13 +64,13 @@ def progress_figure(history: Sequence[tuple[float, float, float]], time_unit: st
     inc = [h[1] if math.isfinite(h[1]) else None for h in history]
     bound = [h[2] if math.isfinite(h[2]) else None for h in history]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=xs, y=inc, mode="lines+markers", name="incumbent (best plan of the placement being solved)",
+    fig.add_trace(go.Scatter(x=xs, y=inc, mode="lines+markers", name="best plan so far (all placements)",
                              line=dict(shape="hv", color="#4C78A8", width=2)))
-    fig.add_trace(go.Scatter(x=xs, y=bound, mode="lines+markers", name="proven lower bound (same placement)",
+    fig.add_trace(go.Scatter(x=xs, y=bound, mode="lines+markers", name="proven lower bound (placement being solved)",
                              line=dict(shape="hv", color="#E45756", width=2, dash="dash")))
     unit = f" ({time_unit})" if time_unit else ""
     fig.update_layout(height=300, plot_bgcolor="white", margin=dict(l=60, r=10, t=30, b=40),
-                      xaxis=dict(title="solver wall-clock (s)", gridcolor="#F0F0F0", rangemode="tozero"),
+                      xaxis=dict(title="planner wall-clock (s)", gridcolor="#F0F0F0", rangemode="tozero"),
                       yaxis=dict(title=f"objective{unit}", gridcolor="#F0F0F0"),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
