@@ -245,6 +245,19 @@ def deepseek_v3_moe():
 
 
 # --- 4. multimodal -------------------------------------------------------------------------------
+def tower(m, prefix, first, layers, seq, h, heads, ffn, gated, group):
+    """A chain of identical transformer layers ``{prefix}.L{i}`` after operator ``first``; returns
+    the last operator's id. Each edge carries the layer's bf16 output (seq * h * 2 bytes)."""
+    flops, params, act = transformer_layer(seq, h, heads, ffn, gated=gated)
+    prev = first
+    for i in range(layers):
+        cur = m.op(f"{prefix}.L{i}", flops=flops, activation_bytes=act, param_bytes=params * BYTES_PER_PARAM,
+                   layer=i, group=group)
+        m.edge(prev, cur, seq * h * BF16)
+        prev = cur
+    return prev
+
+
 def transformer_layer(seq, h, heads, ffn, gated):
     """(flops passes, param count, activation bytes) of one attention+MLP layer.
 
@@ -288,25 +301,11 @@ def multimodal_vlm():
     m.op("vision.patch_embed", flops=passes(patch_mm, 0, patch_mm),
          activation_bytes=v_seq * patch_in * BF16,
          param_bytes=(patch_in * v_h + v_h + v_seq * v_h) * BYTES_PER_PARAM, group="vision")
-    prev = "vision.patch_embed"
-    flops, params, act = transformer_layer(v_seq, v_h, v_a, v_f, gated=False)
-    for i in range(v_layers):
-        cur = m.op(f"vision.L{i}", flops=flops, activation_bytes=act, param_bytes=params * BYTES_PER_PARAM,
-                   layer=i, group="vision")
-        m.edge(prev, cur, v_seq * v_h * BF16)
-        prev = cur
-    vision_out = prev
+    vision_out = tower(m, "vision", "vision.patch_embed", v_layers, v_seq, v_h, v_a, v_f, gated=False, group="vision")
 
     m.op("text.embed", flops=passes(t_seq * t_h, 0, t_seq * t_h), activation_bytes=4 * t_seq,
          param_bytes=(vocab * t_h + t_seq * t_h) * BYTES_PER_PARAM, group="text")
-    prev = "text.embed"
-    flops, params, act = transformer_layer(t_seq, t_h, t_a, t_f, gated=False)
-    for i in range(t_layers):
-        cur = m.op(f"text.L{i}", flops=flops, activation_bytes=act, param_bytes=params * BYTES_PER_PARAM,
-                   layer=i, group="text")
-        m.edge(prev, cur, t_seq * t_h * BF16)
-        prev = cur
-    text_out = prev
+    text_out = tower(m, "text", "text.embed", t_layers, t_seq, t_h, t_a, t_f, gated=False, group="text")
 
     proj_params = (v_h * d_h + d_h) + (d_h * d_h + d_h) + (t_h * d_h + d_h)
     proj_mm = 2 * v_seq * (v_h * d_h + d_h * d_h) + 2 * t_seq * t_h * d_h
@@ -317,13 +316,7 @@ def multimodal_vlm():
     m.edge(vision_out, "fusion", v_seq * v_h * BF16)
     m.edge(text_out, "fusion", t_seq * t_h * BF16)
 
-    prev = "fusion"
-    flops, params, act = transformer_layer(d_seq, d_h, d_a, d_f, gated=True)
-    for i in range(d_layers):
-        cur = m.op(f"dec.L{i}", flops=flops, activation_bytes=act, param_bytes=params * BYTES_PER_PARAM,
-                   layer=i, group="decoder")
-        m.edge(prev, cur, d_seq * d_h * BF16)
-        prev = cur
+    prev = tower(m, "dec", "fusion", d_layers, d_seq, d_h, d_a, d_f, gated=True, group="decoder")
     m.op("head", flops=matmul_passes(2 * d_seq * d_h * vocab),
          activation_bytes=2 * d_seq * d_h * BF16 + FP32 * d_seq * vocab,
          param_bytes=(vocab * d_h + d_h) * BYTES_PER_PARAM, group="head")
