@@ -103,16 +103,16 @@ if ref_plan is not None:
 cards = st.columns(5)
 m = result.metrics
 ref_m = ref_plan.metrics if ref_plan is not None else None
-cards[0].metric(f"Iteration time (opplan{', ' + units.time_unit if units.time_unit else ''})", f"{m['makespan']:.4g}",
+cards[0].metric(f"Iteration time (opplan{', ' + units.time_unit if units.time_unit else ''})", f"{m.makespan:.4g}",
                 border=True,
-                delta=(f"{m['makespan'] - ref_m['makespan']:+.4g} vs {db.schedule_title(reference)}" if ref_m else None),
+                delta=(f"{m.makespan - ref_m.makespan:+.4g} vs {db.schedule_title(reference)}" if ref_m else None),
                 delta_color="inverse")
-cards[1].metric("Bubble ratio (opplan)", f"{m['bubble_ratio']:.1%}", border=True,
-                delta=(f"{100 * (m['bubble_ratio'] - ref_m['bubble_ratio']):+.1f} pp vs {db.schedule_title(reference)}"
+cards[1].metric("Bubble ratio (opplan)", f"{m.bubble_ratio:.1%}", border=True,
+                delta=(f"{100 * (m.bubble_ratio - ref_m.bubble_ratio):+.1f} pp vs {db.schedule_title(reference)}"
                        if ref_m else None), delta_color="inverse")
 for k, name in enumerate(db.HOME_SCHEDULES):
     if name in plans:
-        cards[2 + k].metric(f"Speed-up over {db.schedule_title(name)}", f"{plans[name].makespan / m['makespan']:.2f}×",
+        cards[2 + k].metric(f"Speed-up over {db.schedule_title(name)}", f"{plans[name].makespan / m.makespan:.2f}×",
                             border=True)
 peak = db.peak_of(result, job.config)
 cap = job.config["caps"][0] if job.config.get("caps") else None
@@ -127,14 +127,14 @@ st.table(table.style.format(lambda x: f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g
                             subset=[c for c in table.columns if c != "valid"]))
 
 prov = result.provenance
-st.caption(f"opplan: placement **{prov.get('placement', '?')}**, solver **{prov.get('solver', '?')}** "
-           f"({prov.get('solver_reason', '')}), status **{prov.get('status', '?')}**, "
-           f"gap {100 * float(prov.get('gap', 0)):.1f}% to the lower bound {prov.get('lower_bound', 0):.4g}, "
-           f"{float(prov.get('solve_seconds', job.elapsed)):.1f} s.")
+st.caption(f"opplan: placement **{prov.placement or '?'}**, solver **{prov.solver or '?'}** "
+           f"({prov.solver_reason or ''}), status **{prov.status.value if prov.status else '?'}**, "
+           f"gap {100 * (prov.gap or 0):.1f}% to the lower bound {prov.lower_bound or 0:.4g}, "
+           f"{prov.solve_seconds or job.elapsed:.1f} s.")
 names = list(plans)
 fig = gantt_figure([plans[n] for n in names],
                    titles=[f"<b>{db.schedule_title(n)}</b> · iteration {units.time(plans[n].makespan)} · "
-                           f"bubble ratio {plans[n].metrics['bubble_ratio']:.1%}" for n in names],
+                           f"bubble ratio {plans[n].metrics.bubble_ratio:.1%}" for n in names],
                    time_label=units.time_label, show_links=False)
 st.plotly_chart(fig, key="home_gantt")
 if any(">" in t.task for t in result.tasks):

@@ -32,11 +32,11 @@ def fmt(values, digits=4):
 
 def row(name, p, seconds=None):
     m, prov = p.metrics, p.provenance
-    gap = prov.get("gap")
-    return (f"| {name} | {fmt(m['bubble'])} | {m['bubble_ratio']:.4f} | {fmt(m['peak_activations'])} | "
-            f"{m['makespan']:.6g} | {prov.get('lower_bound', '–') if 'lower_bound' in prov else '–'} | "
+    gap = prov.gap
+    return (f"| {name} | {fmt(m.bubble)} | {m.bubble_ratio:.4f} | {fmt(m.peak_activations)} | "
+            f"{m.makespan:.6g} | {'–' if prov.lower_bound is None else f'{prov.lower_bound:g}'} | "
             f"{'–' if gap is None else f'{gap:.3f}'} | {'' if seconds is None else f'{seconds:.1f}'} | "
-            f"{prov.get('placement', '')} {prov.get('status', '')} | {'yes' if p.valid else 'NO (over the cap)'} |")
+            f"{prov.placement or ''} {prov.status.value if prov.status else ''} | {'yes' if p.valid else 'NO (over the cap)'} |")
 
 
 def case(title, scenario, placement, time_limit, mip_only=True):
@@ -52,7 +52,7 @@ def case(title, scenario, placement, time_limit, mip_only=True):
     t = time.perf_counter()
     p = plan(scenario, PlannerOptions(placement=placement, time_limit=time_limit))
     print(row("opplan", p, time.perf_counter() - t))
-    print(f"\nopplan: {p.provenance['solver_reason']}")
+    print(f"\nopplan: {p.provenance.solver_reason}")
     if mip_only:
         # the lower level alone, started from the placement's own hand-designed order (1F1B or
         # DualPipe), to show what the MIP finds and proves without the other warm starts
@@ -65,7 +65,7 @@ def case(title, scenario, placement, time_limit, mip_only=True):
         t = time.perf_counter()
         p = improve(warm.problem, warm, options, time_limit, placement)
         print(row(f"MIP from {family}", p, time.perf_counter() - t))
-        print(f"\nMIP from {family}: {p.provenance['solver_reason']}")
+        print(f"\nMIP from {family}: {p.provenance.solver_reason}")
 
 
 def main() -> None:
@@ -86,7 +86,7 @@ def main() -> None:
             [(ROOT / "sample_models" / "deepseek_v3_moe.json", 8, 20)]:
         model = load_model(path)
         scenario = Scenario(devices, micro, model=model)
-        cap = max(scenario.run_baseline("dualpipe").metrics["peak_memory_bytes"])
+        cap = max(scenario.run_baseline("dualpipe").metrics.peak_memory_bytes)
         scenario = scenario.with_caps(cap)
         accelerator = scenario.accelerator or model.accelerator or "H100"
         case(f"{model.name} on {devices} × {accelerator}, M={micro}, cap = DualPipe's peak "

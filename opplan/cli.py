@@ -110,20 +110,20 @@ def plan_summary(plan: Any) -> dict[str, Any]:
         "schedule": plan.schedule_name,
         "devices": plan.problem.num_devices,
         "stages": plan.problem.num_stages,
-        "microbatches": prov.get("microbatches", plan.problem.microbatches),
-        "makespan": m["makespan"],
-        "bubble": m["bubble"],
-        "bubble_ratio": m["bubble_ratio"],
-        "peak_activations": m["peak_activations"],
-        "peak_activation_bytes": m["peak_activation_bytes"],
-        "peak_memory_bytes": m["peak_memory_bytes"],
-        "param_bytes": m["param_bytes"],
-        "memory_cap_bytes": m["memory_cap_bytes"],
-        "lower_bound": prov.get("lower_bound", m["lower_bound"]),
+        "microbatches": prov.microbatches or plan.problem.microbatches,
+        "makespan": m.makespan,
+        "bubble": m.bubble,
+        "bubble_ratio": m.bubble_ratio,
+        "peak_activations": m.peak_activations,
+        "peak_activation_bytes": m.peak_activation_bytes,
+        "peak_memory_bytes": m.peak_memory_bytes,
+        "param_bytes": m.param_bytes,
+        "memory_cap_bytes": m.memory_cap_bytes,
+        "lower_bound": m.lower_bound if prov.lower_bound is None else prov.lower_bound,
         "valid": plan.valid,
         "violations": [v.to_dict() for v in plan.violations],
-        **{k: prov[k] for k in ("solver", "solver_reason", "status", "gap", "solve_seconds", "placement")
-           if k in prov},
+        **{k: v for k, v in prov.to_dict().items()
+           if k in ("solver", "solver_reason", "status", "gap", "solve_seconds", "placement")},
     }
 
 
@@ -148,6 +148,7 @@ def plan_text(plan: Any) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from opplan.outputs import Provenance
     from opplan.schedule import Order, save_plan
     from opplan.simulate import make_plan
 
@@ -161,7 +162,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         name = Path(args.order).stem
     else:
         raise OpplanError("give --order FILE (lines 'dev0: 0F0 0F1 ...') or use 'opplan baseline NAME'")
-    plan = make_plan(problem, order, {"producer": "order-file", "schedule": name})
+    plan = make_plan(problem, order, Provenance(producer="order-file", schedule=name))
     if args.out:
         save_plan(plan, args.out)
     _emit(args, plan_summary(plan), plan_text(plan))

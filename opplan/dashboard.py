@@ -278,9 +278,9 @@ def config_key(config: dict[str, Any]) -> str:
 def peak_of(plan: Plan, config: dict[str, Any]) -> float:
     """A plan's peak memory per device in the scenario's cap unit (units, or bytes for models)."""
     if config["model"] is None:
-        acts = plan.metrics.get("peak_activations") or plan.metrics["peak_activation_bytes"]
+        acts = plan.metrics.peak_activations or plan.metrics.peak_activation_bytes
         return max(acts)
-    return max(plan.metrics["peak_memory_bytes"])
+    return max(plan.metrics.peak_memory_bytes)
 
 
 def cap_keys(uniform: bool) -> tuple[str, str]:
@@ -465,7 +465,7 @@ def start_sweep(config: dict[str, Any], options: dict[str, Any], caps: list[floa
                 job.log.append(f"cap {cap:.4g}: {error}")
                 continue
             points.append({"schedule": "opplan", "cap": cap, "peak": peak_of(result, capped),
-                           "bubble_ratio": result.metrics["bubble_ratio"], "makespan": result.makespan})
+                           "bubble_ratio": result.metrics.bubble_ratio, "makespan": result.makespan})
         return points
 
     return start_job("sweep", config, options, work)
@@ -480,16 +480,16 @@ def metrics_table(plans: dict[str, Plan], config: dict[str, Any]) -> pd.DataFram
     for name, plan in plans.items():
         m = plan.metrics
         peak = peak_of(plan, config)
-        caps = [c for c in m.get("memory_cap_bytes", []) if c is not None and math.isfinite(c)]
+        caps = [c for c in m.memory_cap_bytes if c is not None and math.isfinite(c)]
         rows.append({
             "schedule": name,
-            f"iteration{(' (' + units.time_unit + ')') if units.time_unit else ''}": m["makespan"],
-            "bubble ratio (%)": 100 * m["bubble_ratio"],
-            f"total idle{(' (' + units.time_unit + ')') if units.time_unit else ''}": sum(m["bubble"]),
-            f"max idle per device{(' (' + units.time_unit + ')') if units.time_unit else ''}": max(m["bubble"]),
+            f"iteration{(' (' + units.time_unit + ')') if units.time_unit else ''}": m.makespan,
+            "bubble ratio (%)": 100 * m.bubble_ratio,
+            f"total idle{(' (' + units.time_unit + ')') if units.time_unit else ''}": sum(m.bubble),
+            f"max idle per device{(' (' + units.time_unit + ')') if units.time_unit else ''}": max(m.bubble),
             f"peak memory ({units.mem_label})": peak / scale,
             f"cap ({units.mem_label})": (min(caps) / scale) if caps else None,
-            "lower bound": m.get("lower_bound"),
+            "lower bound": m.lower_bound,
             "valid": plan.valid,
         })
     return pd.DataFrame(rows)
@@ -501,11 +501,11 @@ def metrics_csv(plans: dict[str, Plan], config: dict[str, Any]) -> str:
     for name, plan in plans.items():
         m = plan.metrics
         for d, dev in enumerate(plan.problem.devices):
-            rows.append({"schedule": name, "device": dev.name, "makespan": m["makespan"],
-                         "bubble_ratio": m["bubble_ratio"], "busy": m["busy"][d], "bubble": m["bubble"][d],
-                         "peak_activation_bytes": m["peak_activation_bytes"][d],
-                         "param_bytes": m["param_bytes"][d], "peak_memory_bytes": m["peak_memory_bytes"][d],
-                         "memory_cap_bytes": m["memory_cap_bytes"][d], "valid": plan.valid})
+            rows.append({"schedule": name, "device": dev.name, "makespan": m.makespan,
+                         "bubble_ratio": m.bubble_ratio, "busy": m.busy[d], "bubble": m.bubble[d],
+                         "peak_activation_bytes": m.peak_activation_bytes[d],
+                         "param_bytes": m.param_bytes[d], "peak_memory_bytes": m.peak_memory_bytes[d],
+                         "memory_cap_bytes": m.memory_cap_bytes[d], "valid": plan.valid})
     buffer = io.StringIO()
     pd.DataFrame(rows).to_csv(buffer, index=False)
     return buffer.getvalue()
@@ -526,10 +526,10 @@ def figure_html(fig: Any) -> str:
 
 def idle_removed(opplan: Plan, other: Plan) -> float | None:
     """Share of ``other``'s total idle time that opplan removes (negative if it adds idle)."""
-    base = sum(other.metrics["bubble"])
+    base = sum(other.metrics.bubble)
     if base <= 1e-12:
         return None
-    return 1.0 - sum(opplan.metrics["bubble"]) / base
+    return 1.0 - sum(opplan.metrics.bubble) / base
 
 
 def schedule_title(name: str) -> str:

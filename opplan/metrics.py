@@ -1,9 +1,13 @@
-"""Makespan, bubbles, memory and lower bounds: the numbers plans are judged by (DESIGN.md §1)."""
+"""Makespan, bubbles, memory and lower bounds: the numbers plans are judged by.
+
+bubble of a device = makespan − its busy time; bubble ratio = 1 − Σ busy / (devices × makespan).
+"""
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
+from opplan.outputs import Metrics
 from opplan.problem import Problem
 from opplan.schedule import TimedTask
 from opplan.tasks import COMPUTE_RE, build_task_graph
@@ -123,7 +127,7 @@ def lower_bound(problem: Problem) -> dict[str, float]:
     return {"critical_path": critical, "device": best_device, "lower_bound": max(critical, best_device)}
 
 
-def compute_metrics(problem: Problem, tasks: Sequence[TimedTask]) -> dict[str, Any]:
+def compute_metrics(problem: Problem, tasks: Sequence[TimedTask]) -> Metrics:
     """Everything the CLI, charts and comparisons report, from the timed tasks alone."""
     makespan = max((t.end for t in tasks), default=0.0)
     busy = device_busy(problem, tasks)
@@ -135,17 +139,18 @@ def compute_metrics(problem: Problem, tasks: Sequence[TimedTask]) -> dict[str, A
     params = [problem.param_bytes(d) for d in range(n)]
     unit = problem.activation_unit_bytes
     bound = lower_bound(problem)
-    return {
-        "makespan": makespan,
-        "busy": busy,
-        "bubble": bubble,
-        "bubble_ratio": ratio,
-        "peak_activation_bytes": peaks,
-        "peak_activations": [p / unit for p in peaks] if unit else None,
-        "param_bytes": params,
-        "peak_memory_bytes": [p + q for p, q in zip(peaks, params)],
-        "memory_cap_bytes": [d.memory_bytes for d in problem.devices],
-        "lower_bound": bound["lower_bound"],
-        "lower_bound_parts": bound,
-        "num_tasks": len(tasks),
-    }
+    return Metrics(
+        makespan=makespan,
+        busy=busy,
+        bubble=bubble,
+        bubble_ratio=ratio,
+        peak_activation_bytes=peaks,
+        peak_activations=[p / unit for p in peaks] if unit else None,
+        param_bytes=params,
+        peak_memory_bytes=[p + q for p, q in zip(peaks, params)],
+        memory_cap_bytes=[d.memory_bytes for d in problem.devices],
+        lower_bound=bound["lower_bound"],
+        critical_path=bound["critical_path"],
+        device_bound=bound["device"],
+        num_tasks=len(tasks),
+    )

@@ -90,7 +90,8 @@ class Scenario:
         from opplan import baselines
 
         plan = baselines.run(schedule, self.problem_for(schedule))
-        plan.provenance.update(microbatches=self.microbatches, scenario=self.name)
+        plan.provenance.microbatches = self.microbatches
+        plan.provenance.scenario = self.name
         return plan
 
     def with_caps(self, caps: Sequence[float] | float | None) -> "Scenario":

@@ -7,12 +7,12 @@ An order entry is a task name (see ``tasks.py``) or a group run as one block on 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
 from opplan.errors import OpplanError, read_user_file
+from opplan.outputs import Metrics, Provenance, Violation
 from opplan.problem import Problem
 from opplan.tasks import COMPUTE_RE
 
@@ -95,13 +95,18 @@ class Plan:
     problem: Problem
     order: Order
     tasks: list[TimedTask]
-    metrics: dict[str, Any] = field(default_factory=dict)
-    provenance: dict[str, Any] = field(default_factory=dict)
-    violations: list[Any] = field(default_factory=list)
+    metrics: Metrics | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+    violations: list[Violation] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
         return not self.violations
+
+    @property
+    def over_cap(self) -> bool:
+        """True when the plan breaks a memory cap (it still shows what the schedule would need)."""
+        return any(v.is_memory for v in self.violations)
 
     @property
     def makespan(self) -> float:
@@ -109,13 +114,13 @@ class Plan:
 
     @property
     def schedule_name(self) -> str:
-        return str(self.provenance.get("schedule", "plan"))
+        return self.provenance.schedule
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": PLAN_FORMAT,
-            "provenance": self.provenance,
-            "metrics": _json_safe(self.metrics),
+            "provenance": self.provenance.to_dict(),
+            "metrics": self.metrics.to_dict() if self.metrics is not None else None,
             "problem": self.problem.to_dict(),
             "order": self.order.to_dict(),
             "tasks": [[t.task, t.resource, t.start, t.end, t.group] for t in self.tasks],
@@ -130,37 +135,24 @@ class Plan:
         for key in ("problem", "order", "tasks"):
             if key not in data:
                 raise OpplanError(f"{source}: missing required field {key!r}")
+        if not isinstance(data["tasks"], list):
+            raise OpplanError(f"{source}: field 'tasks' must be a list of [task, resource, start, end, group] rows")
         tasks = []
         for i, row in enumerate(data["tasks"]):
             try:
+                if not isinstance(row, list):
+                    raise TypeError
                 key, resource, start, end = row[0], row[1], float(row[2]), float(row[3])
                 group = int(row[4]) if len(row) > 4 else -1
-            except (TypeError, ValueError, IndexError):
-                raise OpplanError(f"{source}: task row #{i} must be [task, resource, start, end, group], got {row!r}") from None
+            except (TypeError, ValueError, IndexError, OverflowError):
+                raise OpplanError(f"{source}: task row #{i} must be [task, resource, start, end, group]") from None
             tasks.append(TimedTask(str(key), str(resource), start, end, group))
-        return cls(Problem.from_dict(data["problem"]), Order.from_dict(data["order"]), tasks,
-                   _json_restore(dict(data.get("metrics", {}))), dict(data.get("provenance", {})))
-
-
-def _json_safe(value: Any) -> Any:
-    """JSON has no infinity: write it as the string "inf"."""
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    if isinstance(value, Mapping):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _json_restore(value: Any) -> Any:
-    if value == "inf":
-        return math.inf
-    if isinstance(value, Mapping):
-        return {k: _json_restore(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_restore(v) for v in value]
-    return value
+        try:
+            metrics = None if data.get("metrics") is None else Metrics.from_dict(data["metrics"])
+            provenance = Provenance.from_dict(data.get("provenance", {}))
+        except OpplanError as error:
+            raise OpplanError(f"{source}: {error}") from None
+        return cls(Problem.from_dict(data["problem"]), Order.from_dict(data["order"]), tasks, metrics, provenance)
 
 
 def save_plan(plan: Plan, path: str | Path) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import Any, Mapping
 
 from opplan.errors import OpplanError
+from opplan.outputs import Provenance
 from opplan.problem import Problem
 from opplan.schedule import Order, Plan, TimedTask, parse_entry
 from opplan.tasks import TaskGraph, build_task_graph
@@ -155,7 +155,7 @@ def _describe_deadlock(tg: TaskGraph, sequences: dict[str, list[int]], slot_memb
     return "order deadlocks: " + "; ".join(parts)
 
 
-def make_plan(problem: Problem, order: Order, provenance: Mapping[str, Any] | None = None) -> Plan:
+def make_plan(problem: Problem, order: Order, provenance: Provenance | None = None) -> Plan:
     """The only way plans are made: simulate, measure, and run the independent validator.
 
     The verdict travels with the plan (``plan.violations``), so nothing unchecked is shown or saved.
@@ -164,7 +164,7 @@ def make_plan(problem: Problem, order: Order, provenance: Mapping[str, Any] | No
     from opplan.validate import validate
 
     tasks = simulate(problem, order)
-    plan = Plan(problem, order, tasks, provenance=dict(provenance or {}))
+    plan = Plan(problem, order, tasks, provenance=provenance or Provenance())
     plan.metrics = compute_metrics(problem, tasks)
     plan.violations = validate(plan)
     return plan

@@ -11,37 +11,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any
 
+from opplan.outputs import RULES, Violation
 from opplan.schedule import Plan, TimedTask
 from opplan.tasks import COMPUTE_RE
 
-RULES = {
-    1: "every task exactly once",
-    2: "durations match the problem",
-    3: "dependencies and transfer delays respected",
-    4: "one task (or block) at a time per resource",
-    5: "tasks run on their stage's device",
-    6: "memory within each device's cap",
-    7: "reported metrics consistent with the times",
-    8: "blocks well formed",
-}
-
-
-@dataclass(frozen=True)
-class Violation:
-    rule: int
-    message: str
-    tasks: tuple[str, ...] = ()
-    times: tuple[float, ...] = field(default=())
-
-    def __str__(self) -> str:
-        return f"rule {self.rule} ({RULES[self.rule]}): {self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "name": RULES[self.rule], "message": self.message,
-                "tasks": list(self.tasks), "times": list(self.times)}
+__all__ = ["RULES", "Violation", "validate"]
 
 
 def _expected_tasks(plan: Plan) -> dict[str, tuple[str, float, str]]:
@@ -212,7 +187,7 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
         peaks[d] = peak
 
     # rule 7: the reported metrics, recomputed here from the times alone -------------------------
-    if plan.metrics:
+    if plan.metrics is not None:
         busy = [0.0] * problem.num_devices
         device_index = {dev.name: d for d, dev in enumerate(problem.devices)}
         seen_blocks: set[int] = set()
@@ -233,9 +208,7 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
             "peak_memory_bytes": [problem.param_bytes(d) + peaks[d] for d in range(n_dev)],
         }
         for key, value in recomputed.items():
-            if key not in plan.metrics:
-                continue
-            got = plan.metrics[key]
+            got = getattr(plan.metrics, key)
             got_list, want_list = (got, value) if isinstance(value, list) else ([got], [value])
             if not isinstance(got_list, list) or len(got_list) != len(want_list) or any(
                     not math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-6 * max(1.0, makespan))

@@ -57,23 +57,23 @@ if plan is None:
 
 units = db.units_for(config)
 prov = plan.provenance
-status = str(prov.get("status", "?"))
+status = prov.status.value if prov.status else "?"
 badge = {"optimal": ":green-badge[:material/check: optimal]", "feasible": ":orange-badge[feasible]"}.get(
     status, f":gray-badge[{status}]")
-gap = float(prov.get("gap", 0.0))
-st.markdown(f"{badge} gap **{gap:.1%}** to the lower bound {units.time(float(prov.get('lower_bound', 0)))}; "
-            f"placement **{prov.get('placement', '?')}**, warm start {prov.get('warm_start', '?')}, "
-            f"{float(prov.get('solve_seconds', 0)):.1f} s.")
-st.markdown(f"**Solver:** {prov.get('solver', '?')} — {prov.get('solver_reason', '')}")
+gap = prov.gap or 0.0
+st.markdown(f"{badge} gap **{gap:.1%}** to the lower bound {units.time(prov.lower_bound or 0.0)}; "
+            f"placement **{prov.placement or '?'}**, warm start {prov.warm_start or '?'}, "
+            f"{prov.solve_seconds or 0.0:.1f} s.")
+st.markdown(f"**Solver:** {prov.solver or '?'} — {prov.solver_reason or ''}")
 if job is not None and job.cancel_event.is_set():
     st.caption("Cancelled: this is the best plan found before the stop.")
 
 m = plan.metrics
 cards = st.columns(4)
 time_suffix = f" ({units.time_unit})" if units.time_unit else ""
-cards[0].metric(f"Iteration time{time_suffix}", f"{m['makespan']:.4g}", border=True)
-cards[1].metric("Bubble ratio", f"{m['bubble_ratio']:.1%}", border=True)
-cards[2].metric(f"Idle per device, max{time_suffix}", f"{max(m['bubble']):.4g}", border=True)
+cards[0].metric(f"Iteration time{time_suffix}", f"{m.makespan:.4g}", border=True)
+cards[1].metric("Bubble ratio", f"{m.bubble_ratio:.1%}", border=True)
+cards[2].metric(f"Idle per device, max{time_suffix}", f"{max(m.bubble):.4g}", border=True)
 cap = config["caps"][0] if config.get("caps") else None
 cards[3].metric(f"Peak memory ({units.mem_short})", f"{db.peak_of(plan, config) / units.mem_unit_bytes:.4g}",
                 border=True, delta=f"cap {cap / units.mem_unit_bytes:.4g}" if cap else "no cap", delta_color="off",

@@ -46,7 +46,7 @@ if over_cap:
     st.warning(f"Over the memory cap: {', '.join(over_cap)} (their charts show what they would need).")
 
 titles = [f"<b>{db.schedule_title(n)}</b> · iteration {units.time(p.makespan)} · bubble ratio "
-          f"{p.metrics['bubble_ratio']:.1%}" + ("" if p.valid else " · ⚠ over the cap") for n, p in plans.items()]
+          f"{p.metrics.bubble_ratio:.1%}" + ("" if p.valid else " · ⚠ over the cap") for n, p in plans.items()]
 has_links = any(">" in t.task for p in plans.values() for t in p.tasks)
 show_links = st.checkbox("Show transfers on links", value=True, key="compare_links") if has_links else False
 gantt = gantt_figure(list(plans.values()), titles=titles, time_label=units.time_label, show_links=show_links)
@@ -80,7 +80,7 @@ for name in db.baseline_names():
     peak = db.peak_of(plan, free)
     peaks.append(peak)
     points.append({"schedule": db.schedule_title(name), "peak": peak / units.mem_unit_bytes,
-                   "bubble_ratio": plan.metrics["bubble_ratio"], "makespan": plan.makespan})
+                   "bubble_ratio": plan.metrics.bubble_ratio, "makespan": plan.makespan})
 sweep: db.Job | None = st.session_state.get(SWEEP)
 s = st.columns([1, 1, 1, 2])
 n_points = int(s[0].number_input("Caps to try", min_value=2, max_value=12, value=5, step=1, key="sweep_n"))
@@ -106,7 +106,7 @@ if sweep is not None and db.config_key(sweep.config) == db.config_key(free):
         st.caption(" · ".join(line for line in sweep.log if "solving" not in line))
 if opplan_plan is not None:
     points.append({"schedule": "opplan", "peak": db.peak_of(opplan_plan, config) / units.mem_unit_bytes,
-                   "bubble_ratio": opplan_plan.metrics["bubble_ratio"], "makespan": opplan_plan.makespan,
+                   "bubble_ratio": opplan_plan.metrics.bubble_ratio, "makespan": opplan_plan.makespan,
                    "cap": (config["caps"][0] / units.mem_unit_bytes) if config.get("caps") else None})
 st.plotly_chart(pareto_figure(points, units.mem_label), key="compare_pareto")
 

@@ -100,7 +100,7 @@ def test_home_demo_plans_and_compares_with_1f1b_and_dualpipe():
     assert {"opplan", "1F1B", "DualPipe"} <= set(table.index)
     opplan, dualpipe = job.result, db.baseline_plan(job.config, "dualpipe")[0]
     assert opplan.valid
-    assert sum(opplan.metrics["bubble"]) <= sum(dualpipe.metrics["bubble"]) + 1e-9
+    assert sum(opplan.metrics.bubble) <= sum(dualpipe.metrics.bubble) + 1e-9
     spec = chart_specs(at)[0]
     axes = {t.get("yaxis", "y") for t in gantt_bars(spec)}
     assert len(axes) == 3, "one Gantt panel per schedule"
@@ -180,7 +180,7 @@ def test_plan_page_runs_the_planner_and_reports_solver_status_and_gap():
     assert job.error is None, job.crash or job.error
     text = " ".join(m.value for m in at.markdown)
     assert "Solver:" in text and "gap" in text
-    assert job.result.provenance["solver"] in ("highs", "none"), job.result.provenance
+    assert job.result.provenance.solver in ("highs", "none"), job.result.provenance
     assert [m.label.split(" (")[0] for m in at.metric][:2] == ["Iteration time", "Bubble ratio"]
     assert len(at.get("download_button")) == 4
     assert any(gantt_bars(spec) for spec in chart_specs(at))

@@ -1,4 +1,4 @@
-"""Baseline schedules against the published formulas (DESIGN.md §1), PyTorch's golden DualPipeV
+"""Baseline schedules against the published formulas (the published bubble and memory figures), PyTorch's golden DualPipeV
 order, and the validator on every sample model. docs/baselines.md explains each expected value."""
 import glob
 import os
@@ -11,6 +11,7 @@ from opplan import baselines
 from opplan.cluster import uniform_cluster
 from opplan.errors import OpplanError
 from opplan.graph import load_model
+from opplan.outputs import Provenance
 from opplan.io.pytorch_csv import action_from_torch, action_to_torch, lists_from_csv_text, lists_to_csv_text, read_csv
 
 # shared/ sits beside the checkout (DEVELOPERS.md); OPPLAN_SHARED overrides it
@@ -26,8 +27,8 @@ def simulate(name, P, M, costs, fb=None):
     problem = schedule.uniform_problem(P, M, *costs, fb=fb)
     plan = baselines.run(name, problem)
     assert plan.valid, plan.violations[:3]
-    assert plan.provenance == {"producer": "baseline", "schedule": name}
-    return plan.metrics["bubble"], plan.metrics["peak_activations"]
+    assert plan.provenance == Provenance(producer="baseline", schedule=name)
+    return plan.metrics.bubble, plan.metrics.peak_activations
 
 
 def interleaved_peak(P, M, r, v=2):
@@ -112,7 +113,7 @@ def test_reference_values_p8_m20():
 
 def test_dualpipe_overlap_shortens_the_iteration():
     s = baselines.get("dualpipe")
-    makespan = lambda fb: baselines.run("dualpipe", s.uniform_problem(8, 20, fb=fb)).metrics["makespan"]
+    makespan = lambda fb: baselines.run("dualpipe", s.uniform_problem(8, 20, fb=fb)).metrics.makespan
     assert makespan(2.4) < makespan(None) == makespan(3.0)
 
 
@@ -189,7 +190,7 @@ def test_every_baseline_on_every_sample_model_is_valid(path):
             problem = schedule.model_problem(model, cluster, 2 * P + 2)
             plan = baselines.run(name, problem)
             assert plan.valid, (name, P, plan.violations[:3])
-            assert all(math.isfinite(b) and b >= -1e-9 for b in plan.metrics["bubble"])
+            assert all(math.isfinite(b) and b >= -1e-9 for b in plan.metrics.bubble)
 
 
 def test_model_problem_on_a_small_dag():

@@ -1,4 +1,6 @@
 """Task graph, simulator, validator and metrics on hand-checked cases and on random ones."""
+import dataclasses
+import json
 import math
 
 import pytest
@@ -8,6 +10,7 @@ from hypothesis import strategies as st
 from opplan.cluster import Cluster, Device, Link, uniform_cluster
 from opplan.errors import OpplanError
 from opplan.graph import Edge, ModelGraph, Operator, PassCosts
+from opplan.outputs import Provenance
 from opplan.problem import stage_problem, uniform_problem
 from opplan.schedule import Order, Plan, TimedTask, load_plan, order_from_lists, save_plan
 from opplan.simulate import DeadlockError, make_plan, simulate
@@ -36,11 +39,11 @@ def test_task_graph_counts_and_dependencies():
 def test_gpipe_matches_hand_computation():
     plan = make_plan(uniform_problem(4, 8), order_from_lists(uniform_problem(4, 8), gpipe_lists(4, 8)))
     assert plan.valid, plan.violations
-    assert plan.metrics["makespan"] == 8 * 3 + 3 * 3
-    assert plan.metrics["bubble"] == [9.0] * 4
-    assert plan.metrics["peak_activations"] == [8.0] * 4
-    assert math.isclose(plan.metrics["bubble_ratio"], 1 - 4 * 24 / (4 * 33))
-    assert plan.metrics["lower_bound"] == 27.0  # last device: 3 of forward first, then 24 of work
+    assert plan.metrics.makespan == 8 * 3 + 3 * 3
+    assert plan.metrics.bubble == [9.0] * 4
+    assert plan.metrics.peak_activations == [8.0] * 4
+    assert math.isclose(plan.metrics.bubble_ratio, 1 - 4 * 24 / (4 * 33))
+    assert plan.metrics.lower_bound == 27.0  # last device: 3 of forward first, then 24 of work
 
 
 def test_deadlock_names_the_stuck_tasks():
@@ -90,7 +93,7 @@ def test_transfers_run_on_links_and_delay_consumers():
 
 def test_plan_json_round_trip(tmp_path):
     problem = uniform_problem(3, 4, memory_units=6)
-    plan = make_plan(problem, order_from_lists(problem, gpipe_lists(3, 4)), {"schedule": "gpipe"})
+    plan = make_plan(problem, order_from_lists(problem, gpipe_lists(3, 4)), Provenance(schedule="gpipe"))
     path = tmp_path / "plan.json"
     save_plan(plan, path)
     loaded = load_plan(path)
@@ -100,6 +103,33 @@ def test_plan_json_round_trip(tmp_path):
     assert loaded.metrics == plan.metrics
     assert loaded.provenance == plan.provenance
     assert validate(loaded) == []
+
+
+def test_infinity_is_null_in_plan_files(tmp_path):
+    """No cap is infinite memory; JSON has no infinity, so every output writes it as null."""
+    problem = uniform_problem(2, 2)
+    plan = make_plan(problem, order_from_lists(problem, gpipe_lists(2, 2)))
+    data = plan.to_dict()
+    assert data["metrics"]["memory_cap_bytes"] == [None, None]
+    assert all(d["memory_bytes"] is None for d in data["problem"]["devices"])
+    text = json.dumps(data, allow_nan=False)          # would raise on a bare Infinity
+    loaded = Plan.from_dict(json.loads(text))
+    assert loaded.metrics.memory_cap_bytes == [math.inf, math.inf]
+
+
+@pytest.mark.parametrize("section, value, message", [
+    ("metrics", [1, 2], "metrics must be an object"),
+    ("provenance", "opplan", "provenance must be an object"),
+    ("provenance", {"status": "great"}, "plan status must be one of"),
+    ("provenance", {"colour": "red"}, "unknown field 'colour'"),
+    ("tasks", {"0F0": 1}, "'tasks' must be a list"),
+])
+def test_malformed_plan_sections_give_one_line(section, value, message):
+    problem = uniform_problem(2, 2)
+    data = make_plan(problem, order_from_lists(problem, gpipe_lists(2, 2))).to_dict()
+    data[section] = value
+    with pytest.raises(OpplanError, match=message):
+        Plan.from_dict(data)
 
 
 # --- corrupted plans: each defect is reported under its own rule -------------------------------
@@ -146,7 +176,7 @@ def test_corrupt_missing_task_and_wrong_device_and_duration_and_metrics():
     assert 5 in _rules(moved)
     stretched = _replace(plan, "1W2", end=next(t.end for t in plan.tasks if t.task == "1W2") + 4)
     assert 2 in _rules(stretched)
-    lying = Plan(plan.problem, plan.order, plan.tasks, dict(plan.metrics, makespan=1.0))
+    lying = Plan(plan.problem, plan.order, plan.tasks, dataclasses.replace(plan.metrics, makespan=1.0))
     assert _rules(lying) == {7}
 
 
@@ -203,10 +233,10 @@ def test_random_orders_simulate_to_valid_plans(instance):
     problem, order = instance
     plan = make_plan(problem, order)
     assert plan.violations == []
-    lb = plan.metrics["lower_bound"]
-    assert plan.metrics["makespan"] >= lb - 1e-9
-    for bubble, busy in zip(plan.metrics["bubble"], plan.metrics["busy"]):
-        assert bubble == pytest.approx(plan.metrics["makespan"] - busy)
+    lb = plan.metrics.lower_bound
+    assert plan.metrics.makespan >= lb - 1e-9
+    for bubble, busy in zip(plan.metrics.bubble, plan.metrics.busy):
+        assert bubble == pytest.approx(plan.metrics.makespan - busy)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

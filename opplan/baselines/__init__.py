@@ -1,4 +1,4 @@
-"""Hand-designed pipeline schedules, formula-exact on uniform stages (DESIGN.md §1).
+"""Hand-designed pipeline schedules, formula-exact on uniform stages (the published bubble and memory figures).
 
     from opplan import baselines
     sched = baselines.get("1f1b")
@@ -48,10 +48,11 @@ def get(name: str) -> Baseline:
 
 def run(name: str, problem: Problem) -> Plan:
     """Generate ``name``'s order for ``problem``, simulate it, measure it and validate it."""
+    from opplan.outputs import Provenance
     from opplan.simulate import make_plan
 
     schedule = get(name)
-    return make_plan(problem, schedule.order(problem), {"producer": "baseline", "schedule": schedule.name})
+    return make_plan(problem, schedule.order(problem), Provenance(producer="baseline", schedule=schedule.name))
 
 
 __all__ = ["NAMES", "Baseline", "get", "run", "DualPipe", "DualPipeV", "GPipe", "Interleaved1F1B", "OneFOneB",

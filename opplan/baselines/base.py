@@ -40,7 +40,7 @@ class Baseline:
     title: str = ""
     placement: str = "contiguous"     # see opplan.partition.PLACEMENTS
     chunks: int = 1                    # problem stages per device
-    # published figures, as text, for tables (DESIGN.md §1)
+    # the published bubble / memory / parameter figures, as text, for tables
     bubble_formula: str = ""
     memory_formula: str = ""
     param_formula: str = "1×"

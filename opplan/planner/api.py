@@ -17,6 +17,7 @@ from typing import Callable
 from opplan.errors import OpplanError
 from opplan.planner.bounds import problem_lower_bound
 from opplan.planner.linear import Progress
+from opplan.outputs import PlanStatus, Provenance
 from opplan.problem import Problem
 from opplan.scenario import Scenario
 from opplan.schedule import Order, Plan
@@ -66,7 +67,7 @@ class Candidate:
     @property
     def best(self) -> Plan | None:
         valid = [p for p in self.warm_starts if p.valid]
-        return min(valid, key=lambda p: p.metrics["makespan"]) if valid else None
+        return min(valid, key=lambda p: p.metrics.makespan) if valid else None
 
 
 def _say(options: PlannerOptions, message: str) -> None:
@@ -131,8 +132,8 @@ def _heuristic_plans(problem: Problem, list_scheduling: bool = True) -> list[Pla
     for rule in RULES if list_scheduling else ():
         order = list_schedule(problem, rule)
         if order is not None:
-            plans.append(make_plan(problem, order, {"producer": "heuristic", "schedule": f"list:{rule}"}))
-    plans.append(make_plan(problem, sequential_order(problem), {"producer": "heuristic", "schedule": "sequential"}))
+            plans.append(make_plan(problem, order, Provenance(producer="heuristic", schedule=f"list:{rule}")))
+    plans.append(make_plan(problem, sequential_order(problem), Provenance(producer="heuristic", schedule="sequential")))
     return plans
 
 
@@ -140,10 +141,10 @@ def _score(plan: Plan, scenario: Scenario, objective: str) -> float:
     """Comparable across placements: uniform scenarios define stage times per chunk, so a
     placement with more chunks does more work; compare their bubble ratios instead."""
     if objective == "memory":
-        return max(plan.metrics["peak_memory_bytes"])
+        return max(plan.metrics.peak_memory_bytes)
     if objective == "bubble" or scenario.is_uniform:
-        return plan.metrics["bubble_ratio"]
-    return plan.metrics["makespan"]
+        return plan.metrics.bubble_ratio
+    return plan.metrics.makespan
 
 
 def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
@@ -166,7 +167,7 @@ def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
         cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling))
         best = cand.best
         _say(options, f"placement {cand.placement}: best warm start "
-                      + (f"{best.schedule_name} makespan {best.metrics['makespan']:g}" if best else "none fits the caps"))
+                      + (f"{best.schedule_name} makespan {best.metrics.makespan:g}" if best else "none fits the caps"))
     if all(c.best is None for c in cands):
         raise OpplanError(_infeasible_message(cands))
     # spend the time on the most promising placements first; a placement whose bound cannot beat
@@ -174,47 +175,48 @@ def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
     cands.sort(key=lambda c: _score(c.best, scenario, options.objective) if c.best else math.inf)
     results: list[Plan] = []
     to_solve: list[Candidate] = []
-    best_warm = min(c.best.metrics["makespan"] for c in cands if c.best is not None)
+    best_warm = min(c.best.metrics.makespan for c in cands if c.best is not None)
     for cand in cands:
         if cand.best is None:
             continue
-        if options.objective != "memory" and cand.best.metrics["makespan"] > best_warm:
+        if options.objective != "memory" and cand.best.metrics.makespan > best_warm:
             bound = problem_lower_bound(cand.problem)
             if bound >= best_warm - 1e-9:
-                results.append(_as_result(cand.best, cand, "pruned",
+                results.append(_as_result(cand.best, cand, PlanStatus.PRUNED,
                                           f"its lower bound {bound:g} cannot beat another placement's plan"))
                 _say(options, f"placement {cand.placement}: skipped, bound {bound:g} cannot beat {best_warm:g}")
                 continue
         to_solve.append(cand)
     for k, cand in enumerate(to_solve):
         if options.should_stop is not None and options.should_stop():
-            results.append(_as_result(cand.best, cand, "cancelled", "cancelled before the solver ran"))
+            results.append(_as_result(cand.best, cand, PlanStatus.CANCELLED, "cancelled before the solver ran"))
             continue
         remaining = options.time_limit - (time.perf_counter() - began)
         share = remaining / (len(to_solve) - k)
         if share < 0.5:
-            results.append(_as_result(cand.best, cand, "not_solved", "no time left for the MIP"))
+            results.append(_as_result(cand.best, cand, PlanStatus.NOT_SOLVED, "no time left for the MIP"))
             continue
         results.append(improve(cand.problem, cand.best, options, share, cand.placement))
-        best_so_far[0] = min(best_so_far[0], results[-1].metrics["makespan"])
-        _say(options, f"placement {cand.placement}: {results[-1].provenance['status']} makespan "
-                      f"{results[-1].metrics['makespan']:g}, bound {results[-1].provenance['lower_bound']:g}")
-    best = min(results, key=lambda p: (_score(p, scenario, options.objective), p.metrics["makespan"]))
-    best.provenance.update(solve_seconds=time.perf_counter() - began, placements_tried=[c.placement for c in cands],
-                           microbatches=scenario.microbatches, scenario=scenario.name, objective=options.objective)
+        best_so_far[0] = min(best_so_far[0], results[-1].metrics.makespan)
+        _say(options, f"placement {cand.placement}: {results[-1].provenance.status.value} makespan "
+                      f"{results[-1].metrics.makespan:g}, bound {results[-1].provenance.lower_bound:g}")
+    best = min(results, key=lambda p: (_score(p, scenario, options.objective), p.metrics.makespan))
+    best.provenance.solve_seconds = time.perf_counter() - began
+    best.provenance.placements_tried = [c.placement for c in cands]
+    best.provenance.microbatches = scenario.microbatches
+    best.provenance.scenario = scenario.name
+    best.provenance.objective = options.objective
     if not best.valid:  # make_plan validated it; reaching here would be a bug worth shouting about
         raise RuntimeError(f"planner produced an invalid plan: {best.violations[:3]}")
     return best
 
 
-def _as_result(warm: Plan, cand: Candidate, status: str, reason: str) -> Plan:
+def _as_result(warm: Plan, cand: Candidate, status: PlanStatus, reason: str) -> Plan:
     """A candidate's warm start returned as it is (pruned, cancelled, or out of time)."""
-    return make_plan(warm.problem, warm.order, {
-        "producer": "opplan", "schedule": "opplan", "placement": cand.placement, "status": status,
-        "solver": "none", "solver_reason": reason, "warm_start": warm.schedule_name,
-        "lower_bound": warm.metrics["lower_bound"],
-        "gap": _gap(warm.metrics["makespan"], warm.metrics["lower_bound"]),
-    })
+    return make_plan(warm.problem, warm.order, Provenance(
+        producer="opplan", schedule="opplan", placement=cand.placement, status=status, solver="none",
+        solver_reason=reason, warm_start=warm.schedule_name, lower_bound=warm.metrics.lower_bound,
+        gap=_gap(warm.metrics.makespan, warm.metrics.lower_bound)))
 
 
 def _gap(value: float, bound: float) -> float:
@@ -228,7 +230,7 @@ def _infeasible_message(cands: list[Candidate]) -> str:
     parts = []
     for cand in cands:
         p = cand.problem
-        need = make_plan(p.with_memory(math.inf), sequential_order(p)).metrics["peak_memory_bytes"]
+        need = make_plan(p.with_memory(math.inf), sequential_order(p)).metrics.peak_memory_bytes
         caps = [d.memory_bytes for d in p.devices]
         worst = max(range(p.num_devices), key=lambda d: need[d] - caps[d])
         unit = p.activation_unit_bytes

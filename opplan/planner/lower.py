@@ -16,6 +16,7 @@ from opplan.planner.bounds import build_arcs, heads_tails, lower_bound
 from opplan.planner.formulation import build_step_model, choose_grid, order_from_grid_starts
 from opplan.planner.linear import Progress, SolveOptions, SolveStatus
 from opplan.planner.solvers import solve_model
+from opplan.outputs import PlanStatus, Provenance
 from opplan.problem import Problem
 from opplan.schedule import Plan
 from opplan.simulate import make_plan
@@ -27,11 +28,11 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
     deadline = began + time_limit
     true_arcs = build_arcs(problem)
     head, tail = heads_tails(true_arcs)
-    bound = max(lower_bound(true_arcs, head, tail), warm.metrics["lower_bound"])
+    bound = max(lower_bound(true_arcs, head, tail), warm.metrics.lower_bound)
     best = warm
     if options.objective == "memory":
         return _minimise_memory(problem, warm, options, deadline, placement, bound, began)
-    incumbent = warm.metrics["makespan"]
+    incumbent = warm.metrics.makespan
     if incumbent <= bound + 1e-9:
         _report(options, began, incumbent, bound)
         return _finish(best, warm, placement, "optimal", "none",
@@ -62,16 +63,16 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
             if broken:
                 raise RuntimeError(f"{run.result.solver} returned a point breaking its own model: {broken[:2]}")
             found = make_plan(problem, order_from_grid_starts(problem, arcs, step.starts(run.result.values)),
-                              {"producer": "mip"})
+                              Provenance(producer="mip"))
             if not found.valid:
                 raise RuntimeError(f"MIP plan failed validation: {found.violations[:3]}")
-            if found.metrics["makespan"] < best.metrics["makespan"] - 1e-9:
+            if found.metrics.makespan < best.metrics.makespan - 1e-9:
                 best = found
             return "found"
         return "infeasible" if run.result.status == SolveStatus.INFEASIBLE else "stopped"
 
     _report(options, began, incumbent, bound)
-    status = "feasible"
+    status = PlanStatus.FEASIBLE
     if grid.exact:
         # ascending: every horizon proven infeasible raises the bound; the first feasible is optimal
         T = int(math.ceil(lower_bound(arcs, g_head, g_tail) - 1e-9))
@@ -83,15 +84,15 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
             if outcome != "infeasible":
                 break
             bound = max(bound, (T + 1) * grid.scale)
-            _report(options, began, best.metrics["makespan"], bound)
+            _report(options, began, best.metrics.makespan, bound)
             T += 1
     else:
         # real-valued times: first local search on the order (cheap moves, exact simulation), then
         from opplan.planner.local_search import improve_order
 
         searched, value = improve_order(problem, best.order, 0.5 * max(0.0, deadline - time.perf_counter()))
-        if value < best.metrics["makespan"] - 1e-9:
-            found = make_plan(problem, searched, {"producer": "local-search"})
+        if value < best.metrics.makespan - 1e-9:
+            found = make_plan(problem, searched, Provenance(producer="local-search"))
             if found.valid:
                 best = found
                 state["reason"] = "order local search improved the warm start"
@@ -99,20 +100,20 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
         # rounded durations prove nothing: descend from the incumbent, one grid step below each
         # plan found, for an anytime improvement; the bound stays the analytic one
         while True:
-            if options.mip_gap > 0 and (best.metrics["makespan"] - bound) / best.metrics["makespan"] <= options.mip_gap:
+            if options.mip_gap > 0 and (best.metrics.makespan - bound) / best.metrics.makespan <= options.mip_gap:
                 break
-            T = int(math.floor(best.metrics["makespan"] / grid.scale - 1e-9)) - 1
+            T = int(math.floor(best.metrics.makespan / grid.scale - 1e-9)) - 1
             if T * grid.scale < bound - 1e-9 or attempt(T) != "found":
                 break
-            _report(options, began, best.metrics["makespan"], bound)
-    _report(options, began, best.metrics["makespan"], bound)
+            _report(options, began, best.metrics.makespan, bound)
+    _report(options, began, best.metrics.makespan, bound)
     return _finish(best, warm, placement, status, state["solver"], state["reason"], bound, began)
 
 
 def _minimise_memory(problem: Problem, warm: Plan, options, deadline: float, placement: str, bound: float,
                      began: float) -> Plan:
     """Lowest peak memory within a makespan limit (default: the warm start's makespan)."""
-    limit = options.makespan_limit or warm.metrics["makespan"]
+    limit = options.makespan_limit or warm.metrics.makespan
     if limit < bound - 1e-9:
         from opplan.errors import OpplanError
 
@@ -122,17 +123,19 @@ def _minimise_memory(problem: Problem, warm: Plan, options, deadline: float, pla
     g_head, g_tail = heads_tails(arcs)
     horizon = int(math.floor(limit / grid.scale + 1e-9))
     step = build_step_model(problem, arcs, g_head, g_tail, horizon, minimise_memory=True)
-    best, solver, reason, status = warm, "none", "the horizon's windows are empty", "feasible"
+    best, solver, reason, status = warm, "none", "the horizon's windows are empty", PlanStatus.FEASIBLE
     if not step.infeasible:
         run = solve_model(step.model, options.solver,
                           SolveOptions(time_limit=max(0.5, deadline - time.perf_counter()), threads=options.threads,
                                        progress=options.progress, should_stop=options.should_stop))
-        solver, reason, status = run.result.solver, run.reason, run.result.status.value
+        solver, reason = run.result.solver, run.reason
+        if run.result.status == SolveStatus.OPTIMAL:   # the least memory within the limit, proven
+            status = PlanStatus.OPTIMAL
         if run.result.status.has_solution and run.result.values is not None:
             found = make_plan(problem, order_from_grid_starts(problem, arcs, step.starts(run.result.values)),
-                              {"producer": "mip"})
-            if found.valid and max(found.metrics["peak_memory_bytes"]) < max(warm.metrics["peak_memory_bytes"]) \
-                    and found.metrics["makespan"] <= limit + 1e-9:
+                              Provenance(producer="mip"))
+            if found.valid and max(found.metrics.peak_memory_bytes) < max(warm.metrics.peak_memory_bytes) \
+                    and found.metrics.makespan <= limit + 1e-9:
                 best = found
     return _finish(best, warm, placement, status, solver, reason, bound, began)
 
@@ -147,16 +150,14 @@ def _say(options, message: str) -> None:
         options.log(message)
 
 
-def _finish(plan: Plan, warm: Plan, placement: str, status: str, solver: str, reason: str, bound: float,
+def _finish(plan: Plan, warm: Plan, placement: str, status: PlanStatus, solver: str, reason: str, bound: float,
             began: float) -> Plan:
-    makespan = plan.metrics["makespan"]
+    makespan = plan.metrics.makespan
     bound = min(bound, makespan)
     gap = max(0.0, (makespan - bound) / makespan) if makespan > 0 else 0.0
     if gap <= 1e-6:   # relative: stage times are sums of floats
-        status = "optimal"
-    return make_plan(plan.problem, plan.order, {
-        "producer": "opplan", "schedule": "opplan", "placement": placement, "solver": solver,
-        "solver_reason": reason, "status": status, "lower_bound": bound, "gap": gap,
-        "solve_seconds": time.perf_counter() - began, "warm_start": warm.schedule_name,
-        "improved_on_warm_start": plan is not warm,
-    })
+        status = PlanStatus.OPTIMAL
+    return make_plan(plan.problem, plan.order, Provenance(
+        producer="opplan", schedule="opplan", placement=placement, solver=solver, solver_reason=reason,
+        status=status, lower_bound=bound, gap=gap, solve_seconds=time.perf_counter() - began,
+        warm_start=warm.schedule_name, improved_on_warm_start=plan is not warm))

@@ -34,7 +34,7 @@ def _score(problem: Problem, kind: str) -> float:
         plans.append(baselines.run(_SCORING_BASELINE[kind], problem))
     except OpplanError:
         pass   # its preconditions do not hold here
-    return min((p.metrics["makespan"] for p in plans if p.valid), default=float("inf"))
+    return min((p.metrics.makespan for p in plans if p.valid), default=float("inf"))
 
 
 def searched_cut(model: ModelGraph, cluster: Cluster, microbatches: int, kind: str = "contiguous",

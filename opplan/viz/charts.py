@@ -16,7 +16,7 @@ def bubble_figure(plans: Sequence[Plan], names: Sequence[str] | None = None, tim
     names = list(names) if names is not None else [p.schedule_name for p in plans]
     fig = go.Figure()
     for k, (plan, name) in enumerate(zip(plans, names)):
-        bubble = plan.metrics.get("bubble", [])
+        bubble = plan.metrics.bubble
         fig.add_trace(go.Bar(x=[f"device {d}" for d in range(len(bubble))], y=bubble, name=name,
                              marker_color=schedule_color(name, k),
                              hovertemplate=f"{name}<br>%{{x}}: idle %{{y:.4g}}<extra></extra>"))

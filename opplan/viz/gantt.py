@@ -202,7 +202,7 @@ def gantt_figure(plans: Sequence[Plan], titles: Sequence[str] | None = None, tim
 def _default_title(plan: Plan) -> str:
     m = plan.metrics
     name = plan.schedule_name
-    ratio = m.get("bubble_ratio")
+    ratio = m.bubble_ratio
     extra = f" · bubble ratio {ratio:.1%}" if isinstance(ratio, (int, float)) else ""
     flag = "" if plan.valid else " · ⚠ invalid"
     return f"<b>{name}</b> · iteration {plan.makespan:.4g}{extra}{flag}"
