@@ -9,7 +9,19 @@ class OpplanError(ValueError):
 
     The CLI and the dashboard print ``str(error)`` as one line and never a traceback, so the
     message must name what is wrong (which operator, which field, which cycle).
+
+    ``field`` names the offending input field (``stages``, ``microbatches``, ``fb``, ...) so that
+    each front end can point at its own control for it: the CLI names its flag, a form its widget.
+    Library messages say the field's name, never a command-line flag.
     """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # keep ``field`` across pickling (the default rebuilds from ``args`` alone)
+        return (type(self), (str(self), self.field))
 
 
 def read_user_file(path: str | Path, kind: str) -> str:
