@@ -24,6 +24,7 @@ from opplan.cluster import Cluster, uniform_cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
 from opplan.problem import Problem, StageEdge, stage_problem
+from opplan.units import activation_unit_bytes
 
 PLACEMENTS = ("contiguous", "interleaved", "v", "mirrored")
 
@@ -159,7 +160,7 @@ def partitioned_problem(model: ModelGraph, cluster: Cluster, kind: str, microbat
     (the planner's upper level searches over cuts).
     """
     devices = cluster.size
-    unit = sum(op.activation_bytes for op in model.operators) / devices
+    unit = activation_unit_bytes(model, devices)
     if kind == "mirrored":
         groups = groups or balanced_partition(model, devices, cluster)
         down = stage_problem(model, cluster, groups, contiguous_placement(devices), microbatches, overlap_factor)

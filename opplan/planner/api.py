@@ -226,6 +226,7 @@ def _gap(value: float, bound: float) -> float:
 def _infeasible_message(cands: list[Candidate]) -> str:
     """Which device is short and the smallest caps that admit a plan (one micro-batch at a time)."""
     from opplan.planner.heuristic import sequential_order
+    from opplan.units import format_bytes
 
     parts = []
     for cand in cands:
@@ -238,7 +239,7 @@ def _infeasible_message(cands: list[Candidate]) -> str:
         def fmt(x: float) -> str:
             if unit == 1.0:
                 return f"{x:g} activation unit{'' if x == 1 else 's'}"
-            return f"{x / 1e9:.3g} GB" if x >= 1e8 else f"{x:.4g} B"
+            return format_bytes(x)
 
         smallest = (f"{fmt(need[0])} on every device" if len(set(need)) == 1
                     else ", ".join(fmt(x) for x in need))
