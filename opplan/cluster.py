@@ -177,7 +177,7 @@ def uniform_cluster(devices: int, memory_bytes: float = math.inf, accelerator: s
                     latency_ms: float = 0.0) -> Cluster:
     """``devices`` identical devices; with an accelerator preset its FLOP/s and link bandwidth apply."""
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise OpplanError(f"--devices must be a positive integer, got {devices!r}")
+        raise OpplanError(f"devices must be a positive integer, got {devices!r}", field="devices")
     acc = preset(accelerator) if accelerator else None
     peak = acc.peak_tflops if acc else 989.0
     bandwidth = acc.link_gbytes_per_s if acc else 900.0

@@ -329,7 +329,7 @@ def uniform_chain(stages: int, forward: float = 1.0, input_grad: float = 1.0, we
     One activation byte stands for one activation unit (one micro-batch of one stage).
     """
     if isinstance(stages, bool) or not isinstance(stages, int) or stages < 1:
-        raise OpplanError(f"--stages must be a positive integer, got {stages!r}")
+        raise OpplanError(f"stages must be a positive integer, got {stages!r}", field="stages")
     ops = tuple(Operator(id=f"s{i}", costs=PassCosts(forward, input_grad, weight_grad), layer=i,
                          activation_bytes=activation_bytes, param_bytes=param_bytes) for i in range(stages))
     edges = tuple(Edge(f"s{i}", f"s{i + 1}") for i in range(stages - 1))

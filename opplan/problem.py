@@ -80,7 +80,8 @@ class Problem:
         if not self.devices:
             raise OpplanError("a problem needs at least one device")
         if isinstance(self.microbatches, bool) or not isinstance(self.microbatches, int) or self.microbatches < 1:
-            raise OpplanError(f"micro-batches must be a positive integer, got {self.microbatches!r}")
+            raise OpplanError(f"microbatches must be a positive integer, got {self.microbatches!r}",
+                              field="microbatches")
         if not (isinstance(self.overlap_factor, (int, float)) and 0 < self.overlap_factor <= 2):
             raise OpplanError(f"overlap factor must be in (0, 2], got {self.overlap_factor!r}")
         n = len(self.stages)
@@ -195,11 +196,11 @@ def uniform_problem(stages: int, microbatches: int, forward: float = 1.0, input_
     ``placement[s]`` is the device of stage ``s`` (default: stage s on device s). ``fb_overlap``
     is the time of one forward overlapped with one full backward (default F+B+W, i.e. no gain).
     """
-    for name, value in (("F", forward), ("B", input_grad), ("W", weight_grad)):
+    for name, value in (("f", forward), ("b", input_grad), ("w", weight_grad)):
         if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value) or value < 0:
-            raise OpplanError(f"--{name.lower()} must be a non-negative finite number, got {value!r}")
+            raise OpplanError(f"{name} must be a non-negative finite number, got {value!r}", field=name)
     if isinstance(stages, bool) or not isinstance(stages, int) or stages < 1:
-        raise OpplanError(f"--stages must be a positive integer, got {stages!r}")
+        raise OpplanError(f"stages must be a positive integer, got {stages!r}", field="stages")
     placement = list(range(stages)) if placement is None else list(placement)
     if len(placement) != stages:
         raise OpplanError(f"placement lists {len(placement)} devices for {stages} stages")
@@ -208,9 +209,9 @@ def uniform_problem(stages: int, microbatches: int, forward: float = 1.0, input_
     factor = 1.0
     if fb_overlap is not None:
         if not isinstance(fb_overlap, (int, float)) or fb_overlap <= 0 or math.isinf(fb_overlap):
-            raise OpplanError(f"--fb must be a positive number, got {fb_overlap!r}")
+            raise OpplanError(f"fb must be a positive number, got {fb_overlap!r}", field="fb")
         if total <= 0:
-            raise OpplanError("--fb needs F+B+W > 0")
+            raise OpplanError("fb needs F+B+W > 0", field="fb")
         factor = fb_overlap / total
     if memory_units is None:
         caps = [math.inf] * n_devices

@@ -27,9 +27,9 @@ from opplan.problem import Problem, uniform_problem
 from opplan.schedule import Order, order_from_lists
 
 
-def _positive_int(value: object, what: str) -> int:
+def _positive_int(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise OpplanError(f"{what} must be a positive integer, got {value!r}")
+        raise OpplanError(f"{field} must be a positive integer, got {value!r}", field=field)
     return value
 
 
@@ -48,8 +48,8 @@ class Baseline:
     # --- preconditions ---------------------------------------------------------------------
     def check(self, devices: int, microbatches: int) -> None:
         """Raise OpplanError when the schedule is not defined for P devices and M micro-batches."""
-        _positive_int(devices, "number of devices (--stages)")
-        _positive_int(microbatches, "--microbatches")
+        _positive_int(devices, "devices")
+        _positive_int(microbatches, "microbatches")
 
     # --- the generator -----------------------------------------------------------------------
     def lists(self, devices: int, microbatches: int) -> list[list[str]]:

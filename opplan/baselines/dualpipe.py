@@ -123,10 +123,10 @@ class DualPipe(Baseline):
     def check(self, devices: int, microbatches: int) -> None:
         super().check(devices, microbatches)
         if devices % 2:
-            raise OpplanError(f"dualpipe needs an even number of devices, got P={devices}")
+            raise OpplanError(f"dualpipe needs an even number of devices, got P={devices}", field="devices")
         if microbatches % 2 or microbatches < 2 * devices:
             raise OpplanError(f"dualpipe needs an even number of micro-batches M >= 2P = {2 * devices} "
-                              f"(half enter at each end), got M={microbatches}")
+                              f"(half enter at each end), got M={microbatches}", field="microbatches")
 
     def problem_microbatches(self, microbatches: int) -> int:
         return microbatches // 2

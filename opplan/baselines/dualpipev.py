@@ -36,7 +36,7 @@ class DualPipeV(Baseline):
         super().check(devices, microbatches)
         if microbatches < 2 * devices:
             raise OpplanError(f"dualpipev needs at least as many micro-batches as stages: M >= 2P = {2 * devices}, "
-                              f"got M={microbatches}")
+                              f"got M={microbatches}", field="microbatches")
 
     def lists(self, devices: int, microbatches: int) -> list[list[str]]:
         self.check(devices, microbatches)

@@ -42,7 +42,7 @@ class Interleaved1F1B(Baseline):
             raise OpplanError(f"interleaved 1F1B runs M={microbatches} micro-batches in max(1, M // P) = {rounds} "
                               f"rounds of equal size, so M must be a multiple of {rounds} "
                               f"(e.g. {microbatches - microbatches % rounds} or "
-                              f"{microbatches + rounds - microbatches % rounds})")
+                              f"{microbatches + rounds - microbatches % rounds})", field="microbatches")
 
     def lists(self, devices: int, microbatches: int) -> list[list[str]]:
         self.check(devices, microbatches)

@@ -48,7 +48,7 @@ def solve_model(model: LinearModel, solver: str, options: SolveOptions) -> Solve
     if solver in ("auto", "gurobi"):
         fits, why = gurobi_fits(model)
         if solver == "gurobi" and not _gurobi_status()[0]:
-            raise OpplanError(f"--solver gurobi: {why}")
+            raise OpplanError(f"solver gurobi: {why}", field="solver")
         if fits or solver == "gurobi":
             result = backend_gurobi.solve(model, options)
             if result.status == SolveStatus.SIZE_LIMIT:
@@ -62,5 +62,5 @@ def solve_model(model: LinearModel, solver: str, options: SolveOptions) -> Solve
         return SolverRun(backend_highs.solve(model, options), f"HiGHS, because {why}")
     ok, why = backend_highs.available()
     if not ok:
-        raise OpplanError(f"--solver highs: {why}")
+        raise OpplanError(f"solver highs: {why}", field="solver")
     return SolverRun(backend_highs.solve(model, options), "HiGHS, as requested")
