@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from opplan.cluster import Cluster, Link, uniform_cluster
+from opplan.cluster import Cluster, Link, preset, uniform_cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
 from opplan.problem import Problem
+from opplan.units import MemoryCap
 
 if TYPE_CHECKING:
     from opplan.schedule import Plan
@@ -51,6 +52,64 @@ class Scenario:
             object.__setattr__(self, "memory_caps", caps)
         if self.speeds is not None and len(self.speeds) != self.devices:
             raise OpplanError(f"got {len(self.speeds)} device speeds for {self.devices} devices")
+
+    @classmethod
+    def from_options(cls, model: ModelGraph | None = None, *, devices: int | None = None, stages: int | None = None,
+                     microbatches: int | None = None, f: float = 1.0, b: float = 1.0, w: float = 1.0,
+                     fb: float | None = None, memory_cap: MemoryCap | None = None, accelerator: str | None = None,
+                     link: Link | None = None, speeds: Sequence[float] | None = None,
+                     overlap_factor: float = 1.0) -> "Scenario":
+        """A scenario from what a user set, by the one set of rules every front end shares.
+
+        ``model=None`` is the uniform pipeline. ``stages`` is that pipeline's name for ``devices``
+        (either may be given; both must agree). ``fb`` applies to the uniform pipeline only,
+        ``overlap_factor`` and ``speeds`` to a model only; a cap in bytes needs a model. Errors
+        name the offending field (``OpplanError.field``).
+        """
+        if microbatches is None:
+            raise OpplanError("microbatches M is required", field="microbatches")
+        _check_count(microbatches, "microbatches")
+        for name, value in (("stages", stages), ("devices", devices)):
+            if value is not None:
+                _check_count(value, name)
+        if devices is not None and stages is not None and devices != stages:
+            raise OpplanError(f"devices ({devices}) and stages ({stages}) differ; give one of them", field="devices")
+        count = devices if devices is not None else stages
+        if count is None:
+            raise (OpplanError("stages P is required (the number of pipeline devices)", field="stages")
+                   if model is None else
+                   OpplanError("devices P is required (the devices to place the model on)", field="devices"))
+        for name, value in (("f", f), ("b", b), ("w", w)):
+            _check_number(value, name, "a non-negative finite number", lambda v: 0 <= v < math.inf)
+        if fb is not None:
+            if model is not None:
+                raise OpplanError("fb is the F&B time of a uniform pipeline; it does not apply to a model", field="fb")
+            _check_number(fb, "fb", "a positive number", lambda v: 0 < v < math.inf)
+        if overlap_factor != 1.0:
+            if model is None:
+                raise OpplanError("overlap_factor applies to a model; give fb for the uniform pipeline",
+                                  field="overlap_factor")
+            _check_number(overlap_factor, "overlap_factor", "in (0, 2]", lambda v: 0 < v <= 2)
+        if speeds is not None:
+            if model is None:
+                raise OpplanError("speeds apply to a model; the uniform pipeline's devices are identical",
+                                  field="speeds")
+            if len(speeds) != count:
+                raise OpplanError(f"got {len(speeds)} device speeds for {count} devices", field="speeds")
+            for value in speeds:
+                _check_number(value, "speeds", "positive and finite", lambda v: 0 < v < math.inf)
+            speeds = tuple(float(v) for v in speeds)
+        if memory_cap is not None and not isinstance(memory_cap, MemoryCap):
+            raise OpplanError(f"memory_cap must be a MemoryCap, got {type(memory_cap).__name__}", field="memory_cap")
+        caps = None if memory_cap is None else memory_cap.bytes_per_device(model, count)
+        if accelerator is not None:
+            try:
+                preset(accelerator)
+            except OpplanError as error:
+                raise OpplanError(str(error), field="accelerator") from None
+        return cls(devices=count, microbatches=microbatches, model=model, f=float(f), b=float(b), w=float(w),
+                   fb=None if fb is None else float(fb), overlap_factor=float(overlap_factor), memory_caps=caps,
+                   accelerator=accelerator, link=link, speeds=speeds)
 
     @property
     def is_uniform(self) -> bool:
@@ -100,3 +159,13 @@ class Scenario:
         if isinstance(caps, (int, float)):
             caps = (float(caps),)
         return replace(self, memory_caps=tuple(caps))
+
+
+def _check_count(value: object, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise OpplanError(f"{field} must be a positive integer, got {value!r}", field=field)
+
+
+def _check_number(value: object, field: str, what: str, ok: Callable[[float], bool]) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+        raise OpplanError(f"{field} must be {what}, got {value!r}", field=field)
