@@ -10,11 +10,20 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from opplan import report
+from opplan import baselines, report
 from opplan.errors import OpplanError
 from opplan.graph import load_model, uniform_chain
+from opplan.outputs import Provenance
+from opplan.partition import partitioned_problem
+from opplan.planner.api import OBJECTIVES, PLACEMENTS, PlannerOptions
+from opplan.planner.api import plan as run_planner
+from opplan.planner.solvers import SOLVERS
+from opplan.problem import uniform_problem
 from opplan.scenario import Scenario
+from opplan.schedule import Order, Plan, load_plan, save_plan
+from opplan.simulate import make_plan
 from opplan.units import MemoryCap
+from opplan.validate import validate
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -82,9 +91,6 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_planner_args(p: argparse.ArgumentParser) -> None:
-    from opplan.planner.api import OBJECTIVES, PLACEMENTS
-    from opplan.planner.solvers import SOLVERS
-
     p.add_argument("--solver", default="auto", choices=SOLVERS)
     p.add_argument("--objective", default="makespan", choices=OBJECTIVES)
     p.add_argument("--placement", default="auto", choices=PLACEMENTS)
@@ -117,10 +123,8 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     print(report.to_json(payload) if getattr(args, "json", False) else text)
 
 
-def _finish(args: argparse.Namespace, plan: Any) -> int:
+def _finish(args: argparse.Namespace, plan: Plan) -> int:
     """Save (--out) and print a plan; exit 1 when it breaks a rule."""
-    from opplan.schedule import save_plan
-
     if args.out:
         save_plan(plan, args.out)
     _emit(args, report.plan_summary(plan), report.plan_text(plan))
@@ -141,12 +145,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from opplan.outputs import Provenance
-    from opplan.partition import partitioned_problem
-    from opplan.problem import uniform_problem
-    from opplan.schedule import Order
-    from opplan.simulate import make_plan
-
     scenario = _scenario(args)
     if not args.order:
         raise OpplanError("give --order FILE (lines 'dev0: 0F0 0F1 ...') or use 'opplan baseline NAME'")
@@ -165,9 +163,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from opplan.schedule import load_plan
-    from opplan.validate import validate
-
     plan = load_plan(args.plan)
     violations = validate(plan)
     _emit(args, report.validation_summary(plan, violations), report.validation_text(args.plan, plan, violations))
@@ -175,23 +170,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from opplan import baselines
-
     scenario = _scenario(args)
     return _finish(args, scenario.run_baseline(baselines.get(args.name).name))
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from opplan.planner.api import plan as run_planner
-
     scenario = _scenario(args)
     return _finish(args, run_planner(scenario, _planner_options(args)))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from opplan import baselines
-    from opplan.planner.api import plan as run_planner
-
     scenario = _scenario(args)
     names = [s.strip() for s in args.schedules.split(",") if s.strip()]
     schedules = [(name, None if name == "opplan" else baselines.get(name).name) for name in names]  # unknown: exit 2
@@ -228,9 +216,7 @@ def _progress_printer(args: argparse.Namespace) -> tuple[Callable | None, Callab
     return progress, log
 
 
-def _planner_options(args: argparse.Namespace) -> Any:
-    from opplan.planner.api import PlannerOptions
-
+def _planner_options(args: argparse.Namespace) -> PlannerOptions:
     progress, log = _progress_printer(args)
     return PlannerOptions(solver=args.solver, objective=args.objective, time_limit=args.time_limit,
                           mip_gap=args.gap, threads=args.threads, placement=args.placement,

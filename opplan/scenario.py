@@ -73,7 +73,8 @@ class Scenario:
             if value is not None:
                 _check_count(value, name)
         if devices is not None and stages is not None and devices != stages:
-            raise OpplanError(f"devices ({devices}) and stages ({stages}) differ; give one of them", field="devices")
+            raise OpplanError(f"stages {stages} and devices {devices} disagree (one number, named either way); "
+                              "give one of them", field="devices")
         count = devices if devices is not None else stages
         if count is None:
             raise (OpplanError("stages P is required (the number of pipeline devices)", field="stages")
