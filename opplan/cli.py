@@ -14,9 +14,9 @@ from opplan import baselines, report
 from opplan.errors import OpplanError
 from opplan.graph import load_model, uniform_chain
 from opplan.outputs import Provenance
-from opplan.partition import partitioned_problem
+from opplan.layout import CONTIGUOUS
 from opplan.planner.api import OBJECTIVES, PLACEMENTS, PlannerOptions
-from opplan.planner.api import plan as run_planner
+from opplan.planner.api import solve as run_planner
 from opplan.planner.solvers import SOLVERS
 from opplan.problem import uniform_problem
 from opplan.scenario import Scenario
@@ -156,8 +156,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if scenario.is_uniform:
         problem = uniform_problem(scenario.devices, scenario.microbatches, scenario.f, scenario.b, scenario.w)
     else:
-        problem = partitioned_problem(scenario.model, scenario.cluster().with_memory(math.inf), "contiguous",
-                                      scenario.microbatches)
+        problem = CONTIGUOUS.model_problem(scenario.model, scenario.cluster().with_memory(math.inf),
+                                           scenario.microbatches)
     order = Order.from_text(text, "split")
     return _finish(args, make_plan(problem, order, Provenance(producer="order-file", schedule=Path(args.order).stem)))
 
@@ -171,7 +171,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     scenario = _scenario(args)
-    return _finish(args, scenario.run_baseline(baselines.get(args.name).name))
+    return _finish(args, baselines.run_on(scenario, baselines.get(args.name).name))
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
@@ -187,7 +187,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for name, schedule in schedules:
         try:
             plan = run_planner(scenario, _planner_options(args)) if schedule is None \
-                else scenario.run_baseline(schedule)
+                else baselines.run_on(scenario, schedule)
             rows.append(report.plan_summary(plan))
         except OpplanError as error:     # e.g. DualPipe on an odd number of devices: a row, not a failure
             rows.append(report.not_applicable(name, str(error)))

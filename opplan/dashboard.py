@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from opplan import baselines
 from opplan.cluster import ACCELERATORS, Link
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph, parse_model_text
@@ -339,7 +340,7 @@ def baseline_plan(config: dict[str, Any], name: str) -> tuple[Plan | None, str |
             _BASELINES.move_to_end(key)
             return _BASELINES[key]
     try:
-        plan = scenario_from_config(config).run_baseline(name)
+        plan = baselines.run_on(scenario_from_config(config), name)
         result: tuple[Plan | None, str | None] = (plan, None)
     except OpplanError as error:
         result = (None, str(error))
@@ -435,7 +436,7 @@ def _remember_plan(key: str, plan: Plan) -> None:
 
 def start_solve(config: dict[str, Any], options: dict[str, Any]) -> Job:
     """Run the planner on a worker thread; the finished plan is also cached for other pages."""
-    from opplan.planner.api import plan as run_planner
+    from opplan.planner.api import solve as run_planner
 
     def work(job: Job) -> Plan:
         scenario = scenario_from_config(config)
@@ -449,7 +450,7 @@ def start_solve(config: dict[str, Any], options: dict[str, Any]) -> Job:
 
 def start_sweep(config: dict[str, Any], options: dict[str, Any], caps: list[float]) -> Job:
     """opplan at several memory caps (the Pareto curve); points land in ``job.result`` as they come."""
-    from opplan.planner.api import plan as run_planner
+    from opplan.planner.api import solve as run_planner
 
     def work(job: Job) -> list[dict[str, Any]]:
         points: list[dict[str, Any]] = []

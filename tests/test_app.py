@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from opplan import dashboard as db
 from opplan.errors import OpplanError
+from opplan.layout import CONTIGUOUS
 from opplan.graph import parse_model_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,6 +245,6 @@ def test_png_export_through_kaleido():
     from opplan.scenario import Scenario
     from opplan.viz import gantt_figure
 
-    plan = baselines.run("1f1b", Scenario(4, 8).problem_for("1f1b"))
+    plan = baselines.run("1f1b", Scenario(4, 8).problem_for(CONTIGUOUS))
     png = db.figure_png(gantt_figure([plan]), width=800)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from opplan import report
+from opplan import baselines, report
 from opplan.graph import load_model, uniform_chain
 from opplan.outputs import Provenance
 from opplan.scenario import Scenario
@@ -21,7 +21,7 @@ SUMMARY_KEYS = ["schedule", "devices", "stages", "microbatches", "makespan", "bu
 
 
 def test_summary_keys_and_null_for_no_cap():
-    plan = Scenario(4, 8).run_baseline("1f1b")
+    plan = baselines.run_on(Scenario(4, 8), "1f1b")
     summary = report.plan_summary(plan)
     assert list(summary) == SUMMARY_KEYS
     assert summary["memory_cap_bytes"] == [None] * 4            # no cap: JSON null, not Infinity
@@ -30,7 +30,7 @@ def test_summary_keys_and_null_for_no_cap():
 
 
 def test_summary_carries_the_planners_verdict():
-    plan = Scenario(4, 8).run_baseline("1f1b")
+    plan = baselines.run_on(Scenario(4, 8), "1f1b")
     plan.provenance = Provenance(producer="mip", schedule="opplan", solver="highs", solver_reason="asked",
                                  status="optimal", gap=0.0, solve_seconds=1.5, placement="contiguous",
                                  lower_bound=math.inf, warm_start="1f1b")
@@ -43,20 +43,20 @@ def test_summary_carries_the_planners_verdict():
 
 
 def test_plan_text_uniform_and_invalid():
-    assert report.plan_text(Scenario(4, 8).run_baseline("1f1b")) == (
+    assert report.plan_text(baselines.run_on(Scenario(4, 8), "1f1b")) == (
         "1f1b: 4 devices, 4 stages, 8 micro-batches\n"
         "  makespan      33   (lower bound 27)\n"
         "  bubble ratio  0.2727\n"
         "  bubble        9 9 9 9\n"
         "  peak activ.   4 3 2 1  (activation units)\n"
         "  valid         yes")
-    capped = report.plan_text(Scenario(4, 8, memory_caps=(3,)).run_baseline("1f1b"))
+    capped = report.plan_text(baselines.run_on(Scenario(4, 8, memory_caps=(3,)), "1f1b"))
     assert capped.endswith("  valid         NO\n    rule 6 (memory within each device's cap): "
                            "dev0 holds 4 B at time 3 (after 0F3 starts), cap 3 B")
 
 
 def test_plan_text_on_a_model_shows_bytes_against_caps():
-    text = report.plan_text(Scenario(4, 8, model=load_model(LLAMA)).run_baseline("1f1b"))
+    text = report.plan_text(baselines.run_on(Scenario(4, 8, model=load_model(LLAMA)), "1f1b"))
     assert text.splitlines()[0] == "1f1b: 4 devices, 4 stages, 8 micro-batches"
     assert ("  peak memory   46.26 GB 39.60 GB 36.54 GB 31.87 GB  (params + activations; "
             "cap 80.00 GB 80.00 GB 80.00 GB 80.00 GB)") in text
@@ -64,8 +64,8 @@ def test_plan_text_on_a_model_shows_bytes_against_caps():
 
 def test_compare_table_with_a_schedule_that_does_not_apply():
     scenario = Scenario(3, 5)
-    rows = [report.plan_summary(scenario.run_baseline("1f1b")), report.not_applicable("dualpipe", "needs even P"),
-            report.plan_summary(scenario.run_baseline("interleaved-1f1b"))]
+    rows = [report.plan_summary(baselines.run_on(scenario, "1f1b")), report.not_applicable("dualpipe", "needs even P"),
+            report.plan_summary(baselines.run_on(scenario, "interleaved-1f1b"))]
     assert report.compare_text(rows) == (
         "schedule             makespan  bubble ratio  max bubble  peak activ.   peak mem  valid\n"
         "1f1b                       21        0.2857           6            3        3 B    yes\n"

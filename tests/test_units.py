@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from opplan.errors import OpplanError
 from opplan.cluster import uniform_cluster
 from opplan.graph import load_model, uniform_chain
-from opplan.partition import partitioned_problem
+from opplan.layout import CONTIGUOUS
 from opplan.units import MemoryCap, activation_unit_bytes, format_bytes, parse_bytes
 
 LLAMA = Path(__file__).resolve().parents[1] / "sample_models" / "llama2_7b.json"
@@ -51,7 +51,7 @@ def test_activation_unit_is_one_of_P_equal_stages():
     total = sum(op.activation_bytes for op in model.operators)
     assert activation_unit_bytes(model, 4) == total / 4
     assert activation_unit_bytes(uniform_chain(4), 4) == 1.0       # the uniform pipeline: one unit = one byte
-    problem = partitioned_problem(model, uniform_cluster(4), "contiguous", 8)
+    problem = CONTIGUOUS.model_problem(model, uniform_cluster(4), 8)
     assert problem.activation_unit_bytes == activation_unit_bytes(model, 4)
     with pytest.raises(OpplanError, match="devices must be a positive integer") as error:
         activation_unit_bytes(model, 0)
