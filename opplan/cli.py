@@ -7,14 +7,15 @@ import argparse
 import math
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from opplan import baselines, report
 from opplan.errors import OpplanError
 from opplan.graph import load_model, uniform_chain
-from opplan.outputs import Provenance
 from opplan.layout import CONTIGUOUS
+from opplan.outputs import Provenance
 from opplan.planner.api import OBJECTIVES, PLACEMENTS, PlannerOptions
 from opplan.planner.api import solve as run_planner
 from opplan.planner.solvers import SOLVERS
@@ -67,7 +68,8 @@ def error_line(error: OpplanError, args: argparse.Namespace | None) -> str:
 
 # --- shared options ----------------------------------------------------------------------------
 def _add_model_args(p: argparse.ArgumentParser, microbatches: bool = True) -> None:
-    p.add_argument("model", nargs="?", help="model file (JSON or YAML); omit it and give --stages for a uniform pipeline")
+    p.add_argument("model", nargs="?",
+                   help="model file (JSON or YAML); omit it and give --stages for a uniform pipeline")
     p.add_argument("--stages", type=int, help="uniform pipeline: number of pipeline devices P")
     p.add_argument("--devices", type=int, help="devices to place a model file on (or give --stages)")
     p.add_argument("--f", type=float, default=1.0, help="uniform pipeline: forward time (default 1)")

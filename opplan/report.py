@@ -7,7 +7,8 @@ way. JSON has no infinity: an infinite value (no cap, no bound) is written as ``
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from opplan.cluster import uniform_cluster
 from opplan.graph import ModelGraph
@@ -111,8 +112,9 @@ def compare_text(rows: Sequence[dict[str, Any]]) -> str:
             lines.append(f"{r['schedule']:<18} not applicable: {r['error']}")
             continue
         peak = max(r["peak_activations"]) if r["peak_activations"] else float("nan")
-        lines.append(f"{r['schedule']:<18} {r['makespan']:>10.6g} {r['bubble_ratio']:>13.4f} {max(r['bubble']):>11.6g} "
-                     f"{peak:>12.4g} {format_bytes(max(r['peak_memory_bytes'])):>10} {'yes' if r['valid'] else 'NO':>6}")
+        lines.append(f"{r['schedule']:<18} {r['makespan']:>10.6g} {r['bubble_ratio']:>13.4f} "
+                     f"{max(r['bubble']):>11.6g} {peak:>12.4g} {format_bytes(max(r['peak_memory_bytes'])):>10} "
+                     f"{'yes' if r['valid'] else 'NO':>6}")
     return "\n".join(lines)
 
 

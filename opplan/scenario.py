@@ -5,8 +5,8 @@ scenario, so a comparison is always at the same memory.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
 
 from opplan.cluster import Cluster, Link, preset, uniform_cluster
 from opplan.errors import OpplanError
@@ -56,7 +56,7 @@ class Scenario:
                      microbatches: int | None = None, f: float = 1.0, b: float = 1.0, w: float = 1.0,
                      fb: float | None = None, memory_cap: MemoryCap | None = None, accelerator: str | None = None,
                      link: Link | None = None, speeds: Sequence[float] | None = None,
-                     overlap_factor: float = 1.0) -> "Scenario":
+                     overlap_factor: float = 1.0) -> Scenario:
         """A scenario from what a user set, by the one set of rules every front end shares.
 
         ``model=None`` is the uniform pipeline. ``stages`` is that pipeline's name for ``devices``

@@ -55,7 +55,7 @@ def parse_bytes(text: str, field: str | None = None) -> float:
     return float(match.group(1)) * factor
 
 
-def activation_unit_bytes(model: "ModelGraph", devices: int) -> float:
+def activation_unit_bytes(model: ModelGraph, devices: int) -> float:
     """Bytes of one activation unit of ``model``: one micro-batch of one of ``devices`` equal stages
     (a 1F1B stage), i.e. total activation bytes / P. Caps and peaks in these units mean the same
     for every schedule on the model, and match the published formulas."""
@@ -87,7 +87,7 @@ class MemoryCap:
         object.__setattr__(self, "values", tuple(float(v) for v in values))
 
     @classmethod
-    def parse(cls, text: str, unit: str = "activations") -> "MemoryCap":
+    def parse(cls, text: str, unit: str = "activations") -> MemoryCap:
         """From text: ``4`` or ``4,3,2,1`` in activation units; ``80GB`` or ``80GB,40GB`` in bytes."""
         values: list[float] = []
         for part in str(text).split(","):
@@ -110,7 +110,7 @@ class MemoryCap:
             raise OpplanError(f"got {len(self.values)} memory caps for {devices} devices", field="memory_cap")
         return self.values
 
-    def bytes_per_device(self, model: "ModelGraph | None", devices: int) -> tuple[float, ...]:
+    def bytes_per_device(self, model: ModelGraph | None, devices: int) -> tuple[float, ...]:
         """The cap of each device in bytes for a scenario on ``devices`` devices: units × the
         model's activation unit; in the uniform pipeline (``model=None``) one unit is one byte."""
         values = self.per_device(devices)

@@ -35,7 +35,7 @@ def test_summary_carries_the_planners_verdict():
                                  status="optimal", gap=0.0, solve_seconds=1.5, placement="contiguous",
                                  lower_bound=math.inf, warm_start="1f1b")
     summary = report.plan_summary(plan)
-    assert list(summary) == SUMMARY_KEYS + ["placement", "status", "solver", "solver_reason", "gap", "solve_seconds"]
+    assert list(summary) == [*SUMMARY_KEYS, "placement", "status", "solver", "solver_reason", "gap", "solve_seconds"]
     assert summary["lower_bound"] is None and summary["status"] == "optimal" and "warm_start" not in summary
     text = report.plan_text(plan)
     assert "  solver        highs (asked)" in text and "  status        optimal, gap 0.0000, 1.50 s" in text

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opplan.errors import OpplanError
 from opplan.cluster import uniform_cluster
+from opplan.errors import OpplanError
 from opplan.graph import load_model, uniform_chain
 from opplan.layout import CONTIGUOUS
 from opplan.units import MemoryCap, activation_unit_bytes, format_bytes, parse_bytes
