@@ -165,6 +165,8 @@ def test_cluster_page_caps_and_state_survive_page_switch():
     no_exceptions(at)
     summary = " ".join(m.value for m in at.markdown)
     assert "6 devices" in summary and "memory cap 3 activation units" in summary
+    fits = at.table[-1].value  # per expert schedule: peak memory, fits the cap, note
+    assert fits.loc["1F1B", "note"] == "over the cap" and fits.loc["1F1B", "peak memory (activation units)"] == 6
     at.switch_page("pages/4_Compare.py").run()
     no_exceptions(at)
     assert "6 devices" in " ".join(m.value for m in at.markdown), "state survives switching pages"
