@@ -14,9 +14,10 @@ import argparse
 import time
 from pathlib import Path
 
+from opplan import baselines
 from opplan.errors import OpplanError
 from opplan.graph import load_model
-from opplan.planner.api import PlannerOptions, plan
+from opplan.planner.api import PlannerOptions, solve
 from opplan.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,21 +47,20 @@ def case(title, scenario, placement, time_limit, mip_only=True):
     print("|---|---|---|---|---|---|---|---|---|---|")
     for b in BASELINES:
         try:
-            print(row(b, scenario.run_baseline(b)))
+            print(row(b, baselines.run_on(scenario, b)))
         except OpplanError as error:
             print(f"| {b} | not applicable: {error} |||||||||")
     t = time.perf_counter()
-    p = plan(scenario, PlannerOptions(placement=placement, time_limit=time_limit))
+    p = solve(scenario, PlannerOptions(placement=placement, time_limit=time_limit))
     print(row("opplan", p, time.perf_counter() - t))
     print(f"\nopplan: {p.provenance.solver_reason}")
     if mip_only:
         # the lower level alone, started from the placement's own hand-designed order (1F1B or
         # DualPipe), to show what the MIP finds and proves without the other warm starts
-        from opplan.planner.api import PLACEMENT_FAMILIES
         from opplan.planner.lower import improve
 
-        family = PLACEMENT_FAMILIES[placement][0]
-        warm = scenario.run_baseline(family)
+        family = {"contiguous": "1f1b", "mirrored": "dualpipe"}[placement]
+        warm = baselines.run_on(scenario, family)
         options = PlannerOptions(placement=placement, time_limit=time_limit)
         t = time.perf_counter()
         p = improve(warm.problem, warm, options, time_limit, placement)
@@ -86,7 +86,7 @@ def main() -> None:
             [(ROOT / "sample_models" / "deepseek_v3_moe.json", 8, 20)]:
         model = load_model(path)
         scenario = Scenario(devices, micro, model=model)
-        cap = max(scenario.run_baseline("dualpipe").metrics.peak_memory_bytes)
+        cap = max(baselines.run_on(scenario, "dualpipe").metrics.peak_memory_bytes)
         scenario = scenario.with_caps(cap)
         accelerator = scenario.accelerator or model.accelerator or "H100"
         case(f"{model.name} on {devices} × {accelerator}, M={micro}, cap = DualPipe's peak "

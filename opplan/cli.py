@@ -285,7 +285,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from opplan.schedule import save_plan
 
     scenario = _scenario(args)
-    plan = scenario.run_baseline(baselines.get(args.name).name)
+    plan = baselines.run_on(scenario, baselines.get(args.name).name)
     if args.out:
         save_plan(plan, args.out)
     _emit(args, plan_summary(plan), plan_text(plan))
@@ -342,7 +342,7 @@ def _first_ctrl_c_stops():
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from opplan.planner.api import plan as run_planner
+    from opplan.planner.api import solve as run_planner
     from opplan.schedule import save_plan
 
     scenario = _scenario(args)
@@ -355,7 +355,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from opplan import baselines
-    from opplan.planner.api import plan as run_planner
+    from opplan.planner.api import solve as run_planner
 
     scenario = _scenario(args)
     rows = []
@@ -364,7 +364,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if name == "opplan":
                 plan = run_planner(scenario, _planner_options(args))
             else:
-                plan = scenario.run_baseline(baselines.get(name).name)
+                plan = baselines.run_on(scenario, baselines.get(name).name)
             rows.append(plan_summary(plan))
         except OpplanError as error:
             if name != "opplan" and "unknown" in str(error):

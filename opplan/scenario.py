@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from opplan.cluster import Cluster, Link, uniform_cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
+from opplan.layout import Layout
 from opplan.problem import Problem
-
-if TYPE_CHECKING:
-    from opplan.schedule import Plan
 
 
 @dataclass(frozen=True)
@@ -75,24 +73,13 @@ class Scenario:
         cluster = Cluster(devices, self.link or base.link)
         return cluster.with_memory(list(self.memory_caps)) if self.memory_caps else cluster
 
-    def problem_for(self, schedule: str) -> Problem:
-        """The placed problem a schedule family runs on (its own partition and placement)."""
-        from opplan import baselines
-
-        family = baselines.get(schedule)
+    def problem_for(self, layout: Layout, groups: Sequence[Sequence[str]] | None = None) -> Problem:
+        """The placed problem of this scenario in ``layout`` (model scenarios: balanced stages, or
+        ``groups`` of operators, one per model stage)."""
         if self.is_uniform:
-            return family.uniform_problem(self.devices, self.microbatches, self.f, self.b, self.w,
+            return layout.uniform_problem(self.devices, self.microbatches, self.f, self.b, self.w,
                                           fb=self.fb, memory_units=self.memory_caps)
-        return family.model_problem(self.model, self.cluster(), self.microbatches, self.overlap_factor)
-
-    def run_baseline(self, schedule: str) -> "Plan":
-        """A baseline's plan on this scenario (validated); records the user's M and scenario."""
-        from opplan import baselines
-
-        plan = baselines.run(schedule, self.problem_for(schedule))
-        plan.provenance.microbatches = self.microbatches
-        plan.provenance.scenario = self.name
-        return plan
+        return layout.model_problem(self.model, self.cluster(), self.microbatches, self.overlap_factor, groups)
 
     def with_caps(self, caps: Sequence[float] | float | None) -> "Scenario":
         if caps is None:

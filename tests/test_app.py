@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from opplan.errors import OpplanError
+from opplan.graph import parse_model_text
+from opplan.layout import CONTIGUOUS
 from opplan.ui.config import DEFAULTS
 from opplan.ui.jobs import Job
 from opplan.ui.models import model_from_tables, model_tables
 from opplan.ui.plans import baseline_plan
 from opplan.ui.tables import figure_png
-from opplan.errors import OpplanError
-from opplan.graph import parse_model_text
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 90
@@ -250,6 +251,6 @@ def test_png_export_through_kaleido():
     from opplan.scenario import Scenario
     from opplan.viz import gantt_figure
 
-    plan = baselines.run("1f1b", Scenario(4, 8).problem_for("1f1b"))
+    plan = baselines.run("1f1b", Scenario(4, 8).problem_for(CONTIGUOUS))
     png = figure_png(gantt_figure([plan]), width=800)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

@@ -174,7 +174,7 @@ def test_preconditions_are_clear_errors(name, P, M, message):
 
 def test_order_refuses_a_problem_laid_out_for_another_schedule():
     problem = baselines.get("1f1b").uniform_problem(4, 8)
-    with pytest.raises(OpplanError, match="dualpipe needs 8 stages placed mirrored"):
+    with pytest.raises(OpplanError, match="dualpipe needs 8 stages in a mirrored layout"):
         baselines.get("dualpipe").order(problem)
 
 
@@ -185,7 +185,7 @@ def test_every_baseline_on_every_sample_model_is_valid(path):
         cluster = uniform_cluster(P, accelerator=model.accelerator)
         for name in baselines.NAMES:
             schedule = baselines.get(name)
-            if len(model.operators) < P * schedule.chunks:
+            if len(model.operators) < P * schedule.layout.chunks:
                 continue
             problem = schedule.model_problem(model, cluster, 2 * P + 2)
             plan = baselines.run(name, problem)

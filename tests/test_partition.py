@@ -1,4 +1,4 @@
-"""Balanced contiguous partitions and the placements the schedule families need."""
+"""Balanced contiguous partitions and the layouts the schedule families need."""
 import itertools
 import random
 
@@ -7,8 +7,8 @@ import pytest
 from opplan.cluster import uniform_cluster
 from opplan.errors import OpplanError
 from opplan.graph import Edge, ModelGraph, Operator, PassCosts, uniform_chain
-from opplan.partition import (balanced_partition, interleaved_placement, mirrored_placement, partitioned_problem,
-                              placement_for, split_costs, v_placement)
+from opplan.layout import CONTIGUOUS, MIRRORED, V_SHAPE, Layout, interleaved
+from opplan.partition import balanced_partition, split_costs
 
 
 def brute_force_max(costs, k):
@@ -55,11 +55,11 @@ def test_partition_is_contiguous_topological_deterministic_and_acyclic():
         groups = balanced_partition(model, k)
         assert [op for g in groups for op in g] == order
         assert groups == balanced_partition(model, k)
-        for kind in ("contiguous", "interleaved", "v", "mirrored"):
-            if kind in ("interleaved", "v", "mirrored") and 2 * k > 10:
+        for layout in (CONTIGUOUS, interleaved(2), V_SHAPE, MIRRORED):
+            if layout.chunks == 2 and 2 * k > 10 or (layout == MIRRORED and k % 2):
                 continue
             cluster = uniform_cluster(k)
-            problem = partitioned_problem(model, cluster, kind, 4, chunks=2)   # Problem checks acyclicity
+            problem = layout.model_problem(model, cluster, 4)   # Problem checks acyclicity
             assert all(e.src < e.dst for e in problem.edges)
 
 
@@ -68,18 +68,42 @@ def test_partition_balances_a_uniform_chain():
     assert [len(g) for g in groups] == [4, 4, 4, 4]
 
 
-def test_placements():
-    assert placement_for("contiguous", 4) == [0, 1, 2, 3]
-    assert interleaved_placement(3, 2) == [0, 1, 2, 0, 1, 2]
-    assert v_placement(4) == [0, 1, 2, 3, 3, 2, 1, 0]
-    assert mirrored_placement(4) == v_placement(4)
-    with pytest.raises(OpplanError, match="unknown placement"):
-        placement_for("spiral", 4)
+@pytest.mark.parametrize("layout, devices, placement", [
+    (CONTIGUOUS, 4, [0, 1, 2, 3]),
+    (interleaved(2), 3, [0, 1, 2, 0, 1, 2]),
+    (interleaved(3), 2, [0, 1, 0, 1, 0, 1]),
+    (V_SHAPE, 4, [0, 1, 2, 3, 3, 2, 1, 0]),
+    (MIRRORED, 4, [0, 1, 2, 3, 3, 2, 1, 0]),
+])
+def test_layout_maps_stages_to_devices(layout, devices, placement):
+    assert layout.placement(devices) == placement
+    assert layout.stages(devices) == len(placement)
+    assert [layout.device_of(s, devices) for s in range(len(placement))] == placement
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"kind": "spiral"}, "spiral"),
+    ({"kind": "v", "chunks": 3}, "2 stages per device"),
+    ({"kind": "contiguous", "chunks": 2}, "1 stage per device"),
+    ({"kind": "interleaved", "chunks": 0}, "positive integer"),
+    ({"kind": "contiguous", "microbatch_split": 2}, "only the mirrored layout"),
+])
+def test_bad_layouts_are_refused(kwargs, message):
+    with pytest.raises((OpplanError, ValueError), match=message):
+        Layout(**kwargs)
+
+
+@pytest.mark.parametrize("devices, microbatches, message", [
+    (3, 8, "even number of devices"), (4, 7, "M must be even"), (0, 8, "devices must be a positive integer"),
+])
+def test_mirrored_layout_preconditions(devices, microbatches, message):
+    with pytest.raises(OpplanError, match=message):
+        MIRRORED.check(devices, microbatches)
 
 
 def test_mirrored_problem_duplicates_stages_in_two_independent_chains():
     model = uniform_chain(8, param_bytes=2.0)
-    problem = partitioned_problem(model, uniform_cluster(4), "mirrored", 5)
+    problem = MIRRORED.model_problem(model, uniform_cluster(4), 10)
     assert problem.num_stages == 8 and problem.microbatches == 5
     assert [s.device for s in problem.stages] == [0, 1, 2, 3, 3, 2, 1, 0]
     assert problem.stages[4].operators == problem.stages[0].operators

@@ -9,10 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from opplan import baselines
 from opplan.errors import OpplanError
+from opplan.layout import CONTIGUOUS, MIRRORED
 from opplan.graph import Edge, ModelGraph, Operator, PassCosts
 from opplan.planner import backend_gurobi, backend_highs
-from opplan.planner.api import PlannerOptions, plan
+from opplan.planner.api import PlannerOptions, solve
 from opplan.planner.bounds import problem_lower_bound
 from opplan.planner.linear import LinearModel, SolveOptions, SolveStatus
 from opplan.planner.solvers import solve_model
@@ -114,8 +116,8 @@ def brute_force_optimum(problem):
 @pytest.mark.parametrize("f, b, w, cap", [(1, 1, 1, 1), (1, 1, 1, 2), (1, 2, 1, 2), (2, 1, 0, 1), (1, 1, 1, 3)])
 def test_planner_matches_brute_force_on_tiny_pipelines(f, b, w, cap):
     scenario = Scenario(2, 2, f=f, b=b, w=w, memory_caps=(cap,))
-    expected = brute_force_optimum(scenario.problem_for("1f1b"))
-    got = plan(scenario, PlannerOptions(placement="contiguous", time_limit=20, list_scheduling=False))
+    expected = brute_force_optimum(scenario.problem_for(CONTIGUOUS))
+    got = solve(scenario, PlannerOptions(placement="contiguous", time_limit=20, list_scheduling=False))
     assert got.valid
     assert got.metrics.makespan == pytest.approx(expected)
     assert got.provenance.status == "optimal" and got.provenance.gap == pytest.approx(0)
@@ -124,24 +126,24 @@ def test_planner_matches_brute_force_on_tiny_pipelines(f, b, w, cap):
 def test_zero_bubble_floor_is_reached_and_proven():
     # P=4, M=8, cap 4: every device waits (P-1)F for its first input, so 24 + 3 is optimal (ZB-H1's)
     scenario = Scenario(4, 8, memory_caps=(4,))
-    p = plan(scenario, PlannerOptions(placement="contiguous", time_limit=30, list_scheduling=False))
+    p = solve(scenario, PlannerOptions(placement="contiguous", time_limit=30, list_scheduling=False))
     assert p.metrics.makespan == 27 and p.provenance.status == "optimal"
-    assert problem_lower_bound(scenario.problem_for("1f1b")) == 27
+    assert problem_lower_bound(scenario.problem_for(CONTIGUOUS)) == 27
 
 
 def test_zb_h1_is_optimal_at_cap_8():
     # issue target 3: P=8, M=20, cap 8 -> ZB-H1's 67 (bubble 7) is optimal, and the planner proves it
-    p = plan(Scenario(8, 20, memory_caps=(8,)), PlannerOptions(placement="contiguous", time_limit=60))
+    p = solve(Scenario(8, 20, memory_caps=(8,)), PlannerOptions(placement="contiguous", time_limit=60))
     assert p.metrics.makespan == 67 and max(p.metrics.bubble) == 7
     assert p.provenance.status == "optimal" and p.provenance.lower_bound == 67
-    mip_only = plan(Scenario(8, 20, memory_caps=(8,)),
+    mip_only = solve(Scenario(8, 20, memory_caps=(8,)),
                     PlannerOptions(placement="contiguous", time_limit=60, list_scheduling=False))
     assert mip_only.metrics.makespan == 67 and mip_only.provenance.status == "optimal"
 
 
 def test_mip_beats_its_warm_start_and_proves_it():
     # cap 7: no baseline fits; list scheduling gives 71, the MIP must find 70 and prove it
-    p = plan(Scenario(8, 20, memory_caps=(7,)), PlannerOptions(placement="contiguous", time_limit=60, solver="highs"))
+    p = solve(Scenario(8, 20, memory_caps=(7,)), PlannerOptions(placement="contiguous", time_limit=60, solver="highs"))
     assert p.metrics.makespan == 70 and p.provenance.improved_on_warm_start
     assert p.provenance.status == "optimal" and p.provenance.lower_bound == 70
     assert p.provenance.solver == "highs"
@@ -150,8 +152,8 @@ def test_mip_beats_its_warm_start_and_proves_it():
 
 def test_half_of_dualpipes_bubble_at_its_own_memory():
     scenario = Scenario(8, 20, memory_caps=(9,))
-    dualpipe = scenario.run_baseline("dualpipe")
-    p = plan(scenario, PlannerOptions(placement="mirrored", time_limit=60))
+    dualpipe = baselines.run_on(scenario, "dualpipe")
+    p = solve(scenario, PlannerOptions(placement="mirrored", time_limit=60))
     assert max(dualpipe.metrics.bubble) == 6
     assert max(p.metrics.bubble) == 3 and p.provenance.status == "optimal"
     assert max(p.metrics.peak_activations) <= 9
@@ -159,7 +161,7 @@ def test_half_of_dualpipes_bubble_at_its_own_memory():
 
 def test_one_f_one_b_caps_optimum():
     scenario = Scenario(8, 20, memory_caps=(8, 7, 6, 5, 4, 3, 2, 1))
-    p = plan(scenario, PlannerOptions(placement="contiguous", time_limit=60))
+    p = solve(scenario, PlannerOptions(placement="contiguous", time_limit=60))
     assert max(p.metrics.bubble) == 14 and p.provenance.status == "optimal"
     assert p.metrics.peak_activations == [8, 7, 6, 5, 4, 3, 2, 1] or all(
         a <= c for a, c in zip(p.metrics.peak_activations, [8, 7, 6, 5, 4, 3, 2, 1]))
@@ -168,12 +170,12 @@ def test_one_f_one_b_caps_optimum():
 # --- caps, objectives, cancellation, progress -----------------------------------------------------
 def test_infeasible_caps_name_the_smallest_cap():
     with pytest.raises(OpplanError, match=r"dev0 has cap 0.5 activation units but one micro-batch alone needs 1"):
-        plan(Scenario(4, 8, memory_caps=(0.5,)), PlannerOptions(placement="contiguous", time_limit=5))
+        solve(Scenario(4, 8, memory_caps=(0.5,)), PlannerOptions(placement="contiguous", time_limit=5))
 
 
 def test_cancel_returns_the_warm_start_valid():
     calls = []
-    p = plan(Scenario(8, 20, memory_caps=(8,)),
+    p = solve(Scenario(8, 20, memory_caps=(8,)),
              PlannerOptions(placement="contiguous", time_limit=30, should_stop=lambda: True,
                             progress=calls.append))
     assert p.valid and p.metrics.makespan <= 69
@@ -182,16 +184,16 @@ def test_cancel_returns_the_warm_start_valid():
 
 def test_progress_reports_incumbent_and_bound():
     seen = []
-    plan(Scenario(8, 20, memory_caps=(8,)), PlannerOptions(placement="contiguous", time_limit=60, progress=seen.append))
+    solve(Scenario(8, 20, memory_caps=(8,)), PlannerOptions(placement="contiguous", time_limit=60, progress=seen.append))
     assert seen and seen[-1].incumbent == 67 and seen[-1].bound == 67
     assert all(p.bound <= p.incumbent for p in seen)
 
 
 def test_memory_objective_lowers_the_peak_within_the_makespan():
     scenario = Scenario(4, 8)
-    fast = plan(scenario, PlannerOptions(placement="contiguous", time_limit=20))
+    fast = solve(scenario, PlannerOptions(placement="contiguous", time_limit=20))
     # with 6 more time units allowed, one activation less is needed on every device
-    lean = plan(scenario, PlannerOptions(placement="contiguous", objective="memory", time_limit=30,
+    lean = solve(scenario, PlannerOptions(placement="contiguous", objective="memory", time_limit=30,
                                          makespan_limit=fast.metrics.makespan + 6))
     assert lean.valid
     assert lean.metrics.makespan <= fast.metrics.makespan + 6
@@ -214,9 +216,9 @@ def small_dags(draw):
 @given(small_dags(), st.integers(2, 3))
 def test_random_dags_plans_validate_and_never_lose_to_the_warm_start(model, micro):
     scenario = Scenario(2, micro, model=model, accelerator="H100")
-    p = plan(scenario, PlannerOptions(placement="contiguous", time_limit=10))
+    p = solve(scenario, PlannerOptions(placement="contiguous", time_limit=10))
     assert p.valid
-    best_baseline = min(scenario.run_baseline(b).metrics.makespan for b in ("1f1b", "gpipe", "zb-h1"))
+    best_baseline = min(baselines.run_on(scenario, b).metrics.makespan for b in ("1f1b", "gpipe", "zb-h1"))
     assert p.metrics.makespan <= best_baseline + 1e-9
     assert p.metrics.makespan >= p.provenance.lower_bound - 1e-9
 
@@ -255,10 +257,10 @@ def test_order_local_search_keeps_plans_valid_and_never_worse():
     from opplan.planner.local_search import improve_order
 
     scenario = Scenario(4, 8, model=load_model(ROOT / "sample_models" / "llama2_7b.json"))
-    dualpipe = scenario.run_baseline("dualpipe")
+    dualpipe = baselines.run_on(scenario, "dualpipe")
     scenario = scenario.with_caps(max(dualpipe.metrics.peak_memory_bytes))
-    problem = scenario.problem_for("dualpipe")
-    start = scenario.run_baseline("dualpipe")
+    problem = scenario.problem_for(MIRRORED)
+    start = baselines.run_on(scenario, "dualpipe")
     order, value = improve_order(problem, start.order, seconds=3)
     improved = make_plan(problem, order)
     assert improved.valid
@@ -268,10 +270,10 @@ def test_order_local_search_keeps_plans_valid_and_never_worse():
 
 def test_bubble_objective_picks_the_lowest_bubble_ratio_placement():
     scenario = Scenario(4, 8, memory_caps=(5,))
-    p = plan(scenario, PlannerOptions(objective="bubble", time_limit=20))
+    p = solve(scenario, PlannerOptions(objective="bubble", time_limit=20))
     assert p.valid and p.provenance.objective == "bubble"
     for name in ("1f1b", "zb-h1", "dualpipe"):
-        other = scenario.run_baseline(name)
+        other = baselines.run_on(scenario, name)
         if other.valid:
             assert p.metrics.bubble_ratio <= other.metrics.bubble_ratio + 1e-9
 
@@ -280,11 +282,11 @@ def test_searched_cut_beats_the_balanced_cut_on_an_unbalanced_dag():
     from opplan.graph import load_model
 
     scenario = Scenario(4, 8, model=load_model(ROOT / "sample_models" / "inception_dag.json"))
-    dualpipe = scenario.run_baseline("dualpipe")
+    dualpipe = baselines.run_on(scenario, "dualpipe")
     scenario = scenario.with_caps(max(dualpipe.metrics.peak_memory_bytes))
-    searched = plan(scenario, PlannerOptions(placement="searched-mirrored", time_limit=20))
+    searched = solve(scenario, PlannerOptions(placement="searched-mirrored", time_limit=20))
     assert searched.valid
     assert searched.metrics.makespan < dualpipe.metrics.makespan - 1e-9
     assert max(searched.metrics.peak_memory_bytes) <= max(dualpipe.metrics.peak_memory_bytes) * (1 + 1e-9)
     with pytest.raises(OpplanError, match="no cut to search"):
-        plan(Scenario(4, 8), PlannerOptions(placement="searched", time_limit=5))
+        solve(Scenario(4, 8), PlannerOptions(placement="searched", time_limit=5))

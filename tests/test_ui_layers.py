@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 STREAMLIT_MODULES = {"state.py", "components.py"}
 CORE = ("graph", "cluster", "problem", "tasks", "schedule", "simulate", "validate", "metrics", "scenario",
-        "partition", "outputs", "errors", "io")
+        "partition", "outputs", "errors", "io", "layout")
 
 
 def imported(path: Path) -> set[str]:

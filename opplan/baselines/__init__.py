@@ -21,7 +21,9 @@ from opplan.baselines.one_f_one_b import OneFOneB
 from opplan.baselines.zbv import ZBV
 from opplan.baselines.zero_bubble import ZBH1, ZBH2
 from opplan.errors import OpplanError
+from opplan.layout import Layout
 from opplan.problem import Problem
+from opplan.scenario import Scenario
 from opplan.schedule import Plan
 
 _REGISTRY: dict[str, Callable[[], Baseline]] = {
@@ -46,6 +48,21 @@ def get(name: str) -> Baseline:
     return _REGISTRY[key]()
 
 
+def run_on(scenario: Scenario, name: str) -> Plan:
+    """``name``'s plan on a scenario, in the schedule's own layout (validated); records the user's M."""
+    schedule = get(name)
+    schedule.check(scenario.devices, scenario.microbatches)
+    plan = run(name, scenario.problem_for(schedule.layout))
+    plan.provenance.microbatches = scenario.microbatches
+    plan.provenance.scenario = scenario.name
+    return plan
+
+
+def running_on(layout: Layout) -> tuple[str, ...]:
+    """The schedules whose orders run on problems laid out as ``layout``."""
+    return tuple(name for name in NAMES if get(name).layout == layout)
+
+
 def run(name: str, problem: Problem) -> Plan:
     """Generate ``name``'s order for ``problem``, simulate it, measure it and validate it."""
     from opplan.outputs import Provenance
@@ -55,5 +72,5 @@ def run(name: str, problem: Problem) -> Plan:
     return make_plan(problem, schedule.order(problem), Provenance(producer="baseline", schedule=schedule.name))
 
 
-__all__ = ["NAMES", "Baseline", "get", "run", "DualPipe", "DualPipeV", "GPipe", "Interleaved1F1B", "OneFOneB",
+__all__ = ["NAMES", "Baseline", "get", "run", "run_on", "running_on", "DualPipe", "DualPipeV", "GPipe", "Interleaved1F1B", "OneFOneB",
            "ZBH1", "ZBH2", "ZBV"]

@@ -32,7 +32,7 @@ from collections import defaultdict
 
 from opplan.baselines.base import Baseline, WeightQueue
 from opplan.errors import OpplanError
-from opplan.problem import Problem
+from opplan.layout import MIRRORED
 
 
 def eight_phases(num_ranks: int, rank: int, num_chunks: int, near_stage: int, far_stage: int) -> list[str]:
@@ -114,8 +114,7 @@ def eight_phases(num_ranks: int, rank: int, num_chunks: int, near_stage: int, fa
 class DualPipe(Baseline):
     name = "dualpipe"
     title = "DualPipe"
-    placement = "mirrored"
-    chunks = 2
+    layout = MIRRORED
     bubble_formula = "(P/2−1)(F&B+B−2W)"
     memory_formula = "P+1"
     param_formula = "2×"
@@ -127,12 +126,6 @@ class DualPipe(Baseline):
         if microbatches % 2 or microbatches < 2 * devices:
             raise OpplanError(f"dualpipe needs an even number of micro-batches M >= 2P = {2 * devices} "
                               f"(half enter at each end), got M={microbatches}")
-
-    def problem_microbatches(self, microbatches: int) -> int:
-        return microbatches // 2
-
-    def microbatches_of(self, problem: Problem) -> int:
-        return 2 * problem.microbatches
 
     def lists(self, devices: int, microbatches: int) -> list[list[str]]:
         self.check(devices, microbatches)

@@ -21,13 +21,13 @@ from __future__ import annotations
 from opplan.baselines.base import Baseline
 from opplan.baselines.dualpipe import eight_phases
 from opplan.errors import OpplanError
+from opplan.layout import V_SHAPE
 
 
 class DualPipeV(Baseline):
     name = "dualpipev"
     title = "DualPipeV"
-    placement = "v"
-    chunks = 2
+    layout = V_SHAPE
     bubble_formula = "(P−1)(F&B+B−2W)/2 (DualPipe on 2P half-size ranks)"
     memory_formula = "P+½ (2P+1 half-stage chunks)"
     param_formula = "1× (2 half-stage chunks)"

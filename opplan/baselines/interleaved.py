@@ -17,19 +17,19 @@ from collections import defaultdict
 
 from opplan.baselines.base import Baseline
 from opplan.errors import OpplanError
+from opplan.layout import interleaved
 
 
 class Interleaved1F1B(Baseline):
     name = "interleaved-1f1b"
     title = "interleaved 1F1B"
-    placement = "interleaved"
     bubble_formula = "(P−1)(F+B+W)/v"
     memory_formula = "P+(P−1)/v on rank 0 when P divides M"
 
     def __init__(self, chunks: int = 2) -> None:
         if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 1:
             raise OpplanError(f"interleaved 1F1B chunks per device must be a positive integer, got {chunks!r}")
-        self.chunks = chunks
+        self.layout = interleaved(chunks)
 
     def rounds(self, devices: int, microbatches: int) -> tuple[int, int]:
         rounds = max(1, microbatches // devices)
@@ -46,7 +46,7 @@ class Interleaved1F1B(Baseline):
 
     def lists(self, devices: int, microbatches: int) -> list[list[str]]:
         self.check(devices, microbatches)
-        v = self.chunks
+        v = self.layout.chunks
         _, per_round = self.rounds(devices, microbatches)
         total = v * microbatches
         orders = []

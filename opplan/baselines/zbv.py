@@ -17,13 +17,13 @@ next iteration's warm-up fills the end — within one iteration see docs/baselin
 from __future__ import annotations
 
 from opplan.baselines.base import Baseline
+from opplan.layout import V_SHAPE
 
 
 class ZBV(Baseline):
     name = "zb-v"
     title = "ZB-V"
-    placement = "v"
-    chunks = 2
+    layout = V_SHAPE
     bubble_formula = "≈0 when F=B=W"
     memory_formula = "P"
 

@@ -1,8 +1,8 @@
-"""The planner's entry point: ``plan(scenario, options) -> Plan``.
+"""The planner's entry point: ``solve(scenario, options) -> Plan``.
 
-Upper level: candidate placements (contiguous, DualPipe's mirrored one, the V shape), each with
-its operators merged into stages by the cost-balanced partition. For each candidate, warm starts
-come from every baseline on that placement that fits the caps and from memory-aware list
+Upper level: candidate layouts (contiguous, DualPipe's mirrored one, the V shape), each with
+its operators merged into stages by the cost-balanced partition or a searched cut. For each
+candidate, warm starts come from every baseline on that layout that fits the caps and from memory-aware list
 scheduling. Lower level: the MIP schedules the placed stages, starting from the best warm start,
 so the answer is never worse than it. Every returned plan is re-simulated and validated.
 """
@@ -14,8 +14,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from opplan import baselines
 from opplan.errors import OpplanError
+from opplan.layout import CONTIGUOUS, MIRRORED, V_SHAPE, Layout
 from opplan.planner.bounds import problem_lower_bound
+from opplan.planner.cut_search import searched_cut
 from opplan.planner.linear import Progress
 from opplan.outputs import PlanStatus, Provenance
 from opplan.problem import Problem
@@ -23,14 +26,16 @@ from opplan.scenario import Scenario
 from opplan.schedule import Order, Plan
 from opplan.simulate import make_plan
 
-PLACEMENTS = ("auto", "contiguous", "mirrored", "v", "searched", "searched-mirrored")
-OBJECTIVES = ("makespan", "bubble", "memory")
-# the baseline whose partition and placement defines each candidate, and the baselines that run on it
-PLACEMENT_FAMILIES = {
-    "contiguous": ("1f1b", ("1f1b", "zb-h1", "zb-h2", "gpipe")),
-    "mirrored": ("dualpipe", ("dualpipe",)),
-    "v": ("zb-v", ("zb-v", "dualpipev")),
+# each placement the upper level may try: a layout, with its stages cut evenly or searched
+CANDIDATE_LAYOUTS: dict[str, tuple[Layout, bool]] = {
+    "contiguous": (CONTIGUOUS, False),
+    "mirrored": (MIRRORED, False),
+    "v": (V_SHAPE, False),
+    "searched": (CONTIGUOUS, True),
+    "searched-mirrored": (MIRRORED, True),
 }
+PLACEMENTS = ("auto", *CANDIDATE_LAYOUTS)
+OBJECTIVES = ("makespan", "bubble", "memory")
 
 
 @dataclass
@@ -77,36 +82,24 @@ def _say(options: PlannerOptions, message: str) -> None:
 
 def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0) -> list[Candidate]:
     """The upper level: placed problems to schedule, with the baselines that run on each."""
-    names = [p for p in PLACEMENT_FAMILIES if placement in ("auto", p)]
     out = []
     errors = []
-    for name in names:
-        family, runs_on = PLACEMENT_FAMILIES[name]
-        try:
-            problem = scenario.problem_for(family)
-        except OpplanError as error:
-            errors.append(f"{name}: {error}")
-            continue
-        out.append(_with_baselines(Candidate(name, problem), runs_on))
-    for name, kind in (("searched", "contiguous"), ("searched-mirrored", "mirrored")):
+    for name, (layout, searched) in CANDIDATE_LAYOUTS.items():
         if placement not in ("auto", name):
             continue
-        if scenario.is_uniform:
+        if searched and scenario.is_uniform:
             errors.append(f"{name}: a uniform pipeline's stages are identical, there is no cut to search")
             continue
-        from opplan import baselines
-        from opplan.planner.placement import searched_cut
-
-        family = PLACEMENT_FAMILIES[kind][0]
         try:
-            micro = baselines.get(family).problem_microbatches(scenario.microbatches)
-            baselines.get(family).check(scenario.devices, scenario.microbatches)
-            problem = searched_cut(scenario.model, scenario.cluster(), micro, kind, scenario.overlap_factor,
-                                   budget_seconds=search_seconds / 2)
+            if searched:
+                problem = searched_cut(scenario.model, scenario.cluster(), scenario.microbatches, layout,
+                                       scenario.overlap_factor, budget_seconds=search_seconds / 2)
+            else:
+                problem = scenario.problem_for(layout)
         except OpplanError as error:
             errors.append(f"{name}: {error}")
             continue
-        out.append(_with_baselines(Candidate(name, problem), PLACEMENT_FAMILIES[kind][1]))
+        out.append(_with_baselines(Candidate(name, problem), baselines.running_on(layout)))
     if not out:
         raise OpplanError("no placement applies to this scenario: " + "; ".join(errors))
     return out
@@ -114,8 +107,6 @@ def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0)
 
 def _with_baselines(cand: Candidate, schedules: tuple[str, ...]) -> Candidate:
     """Every baseline whose order runs on the candidate's placed problem becomes a warm start."""
-    from opplan import baselines
-
     for schedule in schedules:
         try:
             cand.warm_starts.append(baselines.run(schedule, cand.problem))
@@ -147,7 +138,7 @@ def _score(plan: Plan, scenario: Scenario, objective: str) -> float:
     return plan.metrics.makespan
 
 
-def plan(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
+def solve(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
     """The best plan found within the time limit, validated, with solver, status, bound and gap."""
     from opplan.planner.lower import improve
 

@@ -1,5 +1,5 @@
 """Gurobi backend. The pip licence is size-limited (2,000 variables and 2,000 constraints); a
-model over it is refused here with SIZE_LIMIT so the caller can fall back (DESIGN.md §4)."""
+model over it is refused here with SIZE_LIMIT so the caller can fall back."""
 from __future__ import annotations
 
 import math

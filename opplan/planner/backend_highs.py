@@ -12,7 +12,7 @@ import numpy as np
 from opplan.planner.linear import INF, LinearModel, Progress, SolveOptions, SolveResult, SolveStatus
 
 NAME = "highs"
-_THREADS_IN_USE: int | None = None   # HiGHS's thread pool is process-wide (DESIGN.md §4)
+_THREADS_IN_USE: int | None = None   # HiGHS keeps one thread pool per process: a later solve cannot change its size
 
 
 @contextlib.contextmanager

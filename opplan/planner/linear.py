@@ -1,5 +1,5 @@
 """A solver-neutral mixed-integer linear model: the formulation is written once against this,
-and each backend is a thin translation of its arrays (DESIGN.md §3, "formulate once, adapt thinly").
+and each backend is a thin translation of its arrays.
 
 Rows are ranges ``lo <= a·x <= hi`` stored as coordinate triplets and assembled to CSR on demand.
 """

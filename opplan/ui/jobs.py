@@ -117,10 +117,10 @@ def plan_options(values: dict[str, Any]) -> dict[str, Any]:
 
 def start_solve(config: dict[str, Any], options: dict[str, Any]) -> Job:
     """Run the planner on a worker thread; the finished plan is also cached for other pages."""
-    from opplan.planner.api import plan as run_planner
+    from opplan.planner.api import solve
 
     def work(job: Job) -> Plan:
-        result = run_planner(scenario_from_config(config), planner_options(options, job))
+        result = solve(scenario_from_config(config), planner_options(options, job))
         if not job.cancel_event.is_set():
             remember_plan(job.key, result)
         return result

@@ -7,6 +7,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Iterable
 
+from opplan import baselines
 from opplan.errors import OpplanError
 from opplan.schedule import Plan
 from opplan.ui.config import config_key, scenario_from_config
@@ -23,8 +24,6 @@ _PLANS_LOCK = threading.Lock()
 
 
 def baseline_names() -> list[str]:
-    from opplan import baselines
-
     return list(baselines.NAMES)
 
 
@@ -40,7 +39,7 @@ def baseline_plan(config: dict[str, Any], name: str) -> tuple[Plan | None, str |
             _BASELINES.move_to_end(key)
             return _BASELINES[key]
     try:
-        plan = scenario_from_config(config).run_baseline(name)
+        plan = baselines.run_on(scenario_from_config(config), name)
         result: tuple[Plan | None, str | None] = (plan, None)
     except OpplanError as error:
         result = (None, str(error))

@@ -46,7 +46,7 @@ def sweep_options(values: dict[str, Any], seconds: float, caps: list[float]) -> 
 def start_sweep(config: dict[str, Any], options: dict[str, Any], caps: list[float]) -> Job:
     """opplan at several memory caps (the Pareto curve); points land in ``job.result`` as they come.
     Their ``peak`` and ``cap`` are in the cap unit (units, or bytes)."""
-    from opplan.planner.api import plan as run_planner
+    from opplan.planner.api import solve
 
     def work(job: Job) -> list[dict[str, Any]]:
         points: list[dict[str, Any]] = []
@@ -57,7 +57,7 @@ def start_sweep(config: dict[str, Any], options: dict[str, Any], caps: list[floa
             capped = dict(config, caps=[cap] * config["devices"])
             job.log.append(f"cap {cap:.4g}: solving ({k + 1}/{len(caps)})")
             try:
-                result = run_planner(scenario_from_config(capped), planner_options(options, None))
+                result = solve(scenario_from_config(capped), planner_options(options, None))
             except OpplanError as error:
                 job.log.append(f"cap {cap:.4g}: {error}")
                 continue

@@ -13,15 +13,16 @@ import time
 from opplan.cluster import Cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
-from opplan.partition import balanced_partition, partitioned_problem
+from opplan.layout import CONTIGUOUS, MIRRORED, Layout
+from opplan.partition import balanced_partition
 from opplan.problem import Problem
 from opplan.simulate import make_plan
 
-# the hand-designed schedule that also scores a cut of each kind
-_SCORING_BASELINE = {"contiguous": "zb-h1", "mirrored": "dualpipe"}
+# the hand-designed schedule that also scores a cut of each layout
+_SCORING_BASELINE = {CONTIGUOUS: "zb-h1", MIRRORED: "dualpipe"}
 
 
-def _score(problem: Problem, kind: str) -> float:
+def _score(problem: Problem, layout: Layout) -> float:
     from opplan import baselines
     from opplan.planner.heuristic import list_schedule
 
@@ -31,19 +32,19 @@ def _score(problem: Problem, kind: str) -> float:
         if order is not None:
             plans.append(make_plan(problem, order))
     try:
-        plans.append(baselines.run(_SCORING_BASELINE[kind], problem))
+        plans.append(baselines.run(_SCORING_BASELINE[layout], problem))
     except OpplanError:
         pass   # its preconditions do not hold here
     return min((p.metrics.makespan for p in plans if p.valid), default=float("inf"))
 
 
-def searched_cut(model: ModelGraph, cluster: Cluster, microbatches: int, kind: str = "contiguous",
+def searched_cut(model: ModelGraph, cluster: Cluster, microbatches: int, layout: Layout = CONTIGUOUS,
                  overlap_factor: float = 1.0, budget_seconds: float = 10.0) -> Problem:
-    """A cut of the topological order into one model stage per device, laid out as ``kind``
-    (contiguous or mirrored), whose quick plans are shortest. ``microbatches`` as the problem
-    counts them (per direction for mirrored)."""
-    if kind not in _SCORING_BASELINE:
-        raise OpplanError(f"searched cuts support {', '.join(_SCORING_BASELINE)}, not {kind!r}")
+    """A cut of the topological order into one model stage per device, laid out as ``layout``
+    (contiguous or mirrored), whose quick plans are shortest. ``microbatches`` is the user's M."""
+    if layout not in _SCORING_BASELINE:
+        raise OpplanError(f"searched cuts support the {' and '.join(x.name for x in _SCORING_BASELINE)} layouts, "
+                          f"not {layout.name}")
     began = time.perf_counter()
     groups = balanced_partition(model, cluster.size, cluster)
     order = [op for g in groups for op in g]
@@ -52,12 +53,11 @@ def searched_cut(model: ModelGraph, cluster: Cluster, microbatches: int, kind: s
         cuts.append(cuts[-1] + len(g))
 
     def build(c: list[int]) -> Problem:
-        problem = partitioned_problem(model, cluster, kind, microbatches, 1, overlap_factor,
-                                      groups=[order[a:b] for a, b in zip(c, c[1:])])
-        return problem
+        return layout.model_problem(model, cluster, microbatches, overlap_factor,
+                                    groups=[order[a:b] for a, b in zip(c, c[1:])])
 
     best = build(cuts)
-    best_score = _score(best, kind)
+    best_score = _score(best, layout)
     improved = True
     while improved and time.perf_counter() - began < budget_seconds:
         improved = False
@@ -71,7 +71,7 @@ def searched_cut(model: ModelGraph, cluster: Cluster, microbatches: int, kind: s
                     problem = build(trial)
                 except OpplanError:
                     continue
-                score = _score(problem, kind)
+                score = _score(problem, layout)
                 if score < best_score - 1e-9:
                     best, best_score, cuts, improved = problem, score, trial, True
                 if time.perf_counter() - began >= budget_seconds:
