@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from opplan.ui import caps, components as ui, jobs, plans as pl, results, tables
+from opplan.ui import caps, jobs, results, tables
+from opplan.ui import components as ui
+from opplan.ui import plans as pl
 from opplan.ui.config import config_key
 from opplan.ui.display import schedule_title, units_for
 from opplan.ui.state import store, widget
@@ -57,7 +59,7 @@ if job.error:
     st.stop()
 
 pl.remember_result(values, job)
-plans, skipped = pl.collect_plans(job.config, ("opplan",) + results.HOME_SCHEDULES, job.result)
+plans, skipped = pl.collect_plans(job.config, ("opplan", *results.HOME_SCHEDULES), job.result)
 for name, reason in skipped:
     st.info(f"{schedule_title(name)} is not shown: {reason}")
 if config_key(job.config) != config_key(config):

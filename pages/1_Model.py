@@ -7,7 +7,8 @@ import streamlit as st
 
 from opplan.errors import OpplanError
 from opplan.graph import uniform_chain
-from opplan.ui import components as ui, models
+from opplan.ui import components as ui
+from opplan.ui import models
 from opplan.ui.state import store, widget
 from opplan.viz import dag_figure
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from opplan.cluster import ACCELERATORS
-from opplan.ui import caps, components as ui, tables
+from opplan.ui import caps, tables
+from opplan.ui import components as ui
 from opplan.ui.state import store, widget
 
 st.set_page_config(page_title="opplan · cluster", page_icon="🧩", layout="wide")
@@ -16,7 +17,7 @@ unit = caps.cap_unit(values)
 c = st.columns(3)
 devices = int(widget(c[0].number_input, "devices", "Devices (pipeline size P)", min_value=1, max_value=64, step=1))
 widget(c[1].number_input, "microbatches", "Micro-batches per iteration (M)", min_value=1, max_value=512, step=1)
-acc = widget(c[2].selectbox, "accelerator", "Accelerator preset", options=["model default"] + list(ACCELERATORS),
+acc = widget(c[2].selectbox, "accelerator", "Accelerator preset", options=["model default", *list(ACCELERATORS)],
              disabled=uniform, help="Turns FLOP costs into time and sets memory and link bandwidth. "
                                     "The uniform pipeline has no hardware (times are in units of F).")
 

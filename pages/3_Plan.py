@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from opplan.ui import components as ui, jobs, plans as pl, results
+from opplan.ui import components as ui
+from opplan.ui import jobs, results
+from opplan.ui import plans as pl
 from opplan.ui.display import units_for
 from opplan.ui.state import store, widget
 from opplan.viz import gantt_figure, memory_figure, progress_figure

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from opplan.ui import components as ui, plans as pl, results, sweep as sw, tables
+from opplan.ui import components as ui
+from opplan.ui import plans as pl
+from opplan.ui import results, tables
+from opplan.ui import sweep as sw
 from opplan.ui.display import schedule_title, units_for
 from opplan.ui.state import store, widget
 from opplan.viz import bubble_figure, gantt_figure, memory_figure, pareto_figure

@@ -146,7 +146,7 @@ def test_model_tables_round_trip_and_name_the_problem():
     ops, edges = model_tables(model)
     assert model_from_tables(model, ops, edges).to_dict() == model.to_dict()
     ops.loc[1, "forward"] = -3
-    with pytest.raises(OpplanError, match="operator 'b' field time.forward must be non-negative"):
+    with pytest.raises(OpplanError, match=r"operator 'b' field time\.forward must be non-negative"):
         model_from_tables(model, ops, edges)
     ops, edges = model_tables(model)
     edges.loc[0, "dst"] = "nowhere"

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from opplan.ui import caps, config as cfg, jobs, models, plans as pl, results, sweep, tables
+from opplan.ui import caps, jobs, models, results, sweep, tables
+from opplan.ui import config as cfg
+from opplan.ui import plans as pl
 from opplan.ui.display import scenario_summary, units_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +106,7 @@ def test_sweep_caps_span_the_baseline_peaks():
 def home_plans(opplan_name: str) -> tuple[dict, dict]:
     config, _ = caps.resolve_config(store())
     stand_in = pl.baseline_plan(config, opplan_name)[0]
-    plans, skipped = pl.collect_plans(config, ("opplan",) + results.HOME_SCHEDULES, stand_in)
+    plans, skipped = pl.collect_plans(config, ("opplan", *results.HOME_SCHEDULES), stand_in)
     assert not skipped and list(plans) == ["opplan", "1f1b", "dualpipe"]
     return plans, config
 

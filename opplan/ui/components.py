@@ -1,7 +1,8 @@
 """Page pieces that several pages draw identically (Streamlit), so they cannot drift apart."""
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import streamlit as st
 
@@ -85,7 +86,7 @@ def job_failure(job: Job) -> None:
 
 def metric_cards(cards: Sequence[Card | None]) -> None:
     """Cards side by side in equal columns (None leaves its column empty)."""
-    for column, card in zip(st.columns(len(cards)), cards):
+    for column, card in zip(st.columns(len(cards)), cards, strict=False):
         if card is not None:
             column.metric(card.label, card.value, delta=card.delta, delta_color=card.delta_color,
                           delta_arrow=card.delta_arrow, border=True)

@@ -6,8 +6,9 @@ import math
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from opplan.errors import OpplanError
 from opplan.schedule import Plan
@@ -72,7 +73,7 @@ class Job:
         # the planner's own clock restarts per placement; the job's clock does not
         self.history.append((time.monotonic() - self.started, float(p.incumbent), float(p.bound)))
 
-    def _run(self, work: Callable[["Job"], Any]) -> None:
+    def _run(self, work: Callable[[Job], Any]) -> None:
         try:
             self.result = work(self)
         except OpplanError as error:

@@ -34,7 +34,7 @@ def model_choices(values: dict[str, Any]) -> list[str]:
     return choices
 
 
-_PARSED: "OrderedDict[tuple[str, str], ModelGraph]" = OrderedDict()
+_PARSED: OrderedDict[tuple[str, str], ModelGraph] = OrderedDict()
 
 
 def load_model_text(text: str, source: str) -> ModelGraph:

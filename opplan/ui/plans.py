@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from opplan import baselines
 from opplan.errors import OpplanError
@@ -17,9 +18,9 @@ if TYPE_CHECKING:
 
 DEFAULT_SCHEDULES = ("1f1b", "zb-h1", "dualpipe")   # what Compare opens on (with opplan once planned)
 
-_BASELINES: "OrderedDict[tuple[str, str], tuple[Plan | None, str | None]]" = OrderedDict()
+_BASELINES: OrderedDict[tuple[str, str], tuple[Plan | None, str | None]] = OrderedDict()
 _BASELINE_LOCK = threading.Lock()
-_PLANS: "OrderedDict[str, Plan]" = OrderedDict()
+_PLANS: OrderedDict[str, Plan] = OrderedDict()
 _PLANS_LOCK = threading.Lock()
 
 
@@ -86,7 +87,7 @@ def remember_plan(key: str, plan: Plan) -> None:
             _PLANS.popitem(last=False)
 
 
-def remember_result(values: dict[str, Any], job: "Job") -> None:
+def remember_result(values: dict[str, Any], job: Job) -> None:
     """Make a finished planner job's plan the scenario's current opplan plan (Compare shows it)."""
     if job.kind == "solve" and job.done and job.result is not None:
         values["opplan_result"] = {"key": config_key(job.config), "plan": job.result, "options": job.options}
@@ -102,6 +103,6 @@ def compare_choices(values: dict[str, Any], opplan: Plan | None) -> list[str]:
     """The schedules Compare offers. A new opplan plan joins the chosen ones by itself."""
     available = (["opplan"] if opplan is not None else []) + baseline_names()
     if "compare_schedules" not in values or (opplan is not None and not values.get("_compare_saw_opplan")):
-        values["compare_schedules"] = [n for n in ("opplan",) + DEFAULT_SCHEDULES if n in available]
+        values["compare_schedules"] = [n for n in ("opplan", *DEFAULT_SCHEDULES) if n in available]
     values["_compare_saw_opplan"] = opplan is not None
     return available

@@ -2,8 +2,9 @@
 cards, the Plan page's cards and solver verdict, chart titles, and which plans break the cap."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from opplan.schedule import Plan
 from opplan.ui.config import first_cap, peak_of
@@ -78,7 +79,7 @@ def home_cards(plans: dict[str, Plan], config: dict[str, Any]) -> list[Card | No
     ]
     cards += [Card(f"Speed-up over {schedule_title(name)}", f"{plans[name].makespan / m.makespan:.2f}×")
               if name in plans else None for name in HOME_SCHEDULES]
-    return cards + [peak_card(plans["opplan"], config)]
+    return [*cards, peak_card(plans["opplan"], config)]
 
 
 def plan_cards(plan: Plan, config: dict[str, Any]) -> list[Card]:

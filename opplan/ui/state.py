@@ -1,7 +1,8 @@
 """The session's persistent UI state: the store and the widgets bound to it (Streamlit)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 

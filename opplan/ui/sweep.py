@@ -7,7 +7,8 @@ display unit), ``bubble_ratio``, ``makespan`` and, for opplan, ``cap``.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
