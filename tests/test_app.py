@@ -15,10 +15,14 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from opplan import dashboard as db
 from opplan.errors import OpplanError
-from opplan.layout import CONTIGUOUS
 from opplan.graph import parse_model_text
+from opplan.layout import CONTIGUOUS
+from opplan.ui.config import DEFAULTS
+from opplan.ui.jobs import Job
+from opplan.ui.models import model_from_tables, model_tables
+from opplan.ui.plans import baseline_plan
+from opplan.ui.tables import figure_png
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 90
@@ -53,7 +57,7 @@ def store(at: AppTest) -> dict:
     return at.session_state["opplan_store"]
 
 
-def wait_for_job(at: AppTest, slot: str, limit: float = 120.0) -> db.Job:
+def wait_for_job(at: AppTest, slot: str, limit: float = 120.0) -> Job:
     """Rerun the page until the background job in ``slot`` ends (AppTest does not run fragments)."""
     began = time.monotonic()
     while time.monotonic() - began < limit:
@@ -99,7 +103,7 @@ def test_home_demo_plans_and_compares_with_1f1b_and_dualpipe():
     assert all(any(ch.isdigit() for ch in m.value) for m in at.metric)
     table = at.table[0].value
     assert {"opplan", "1F1B", "DualPipe"} <= set(table.index)
-    opplan, dualpipe = job.result, db.baseline_plan(job.config, "dualpipe")[0]
+    opplan, dualpipe = job.result, baseline_plan(job.config, "dualpipe")[0]
     assert opplan.valid
     assert sum(opplan.metrics.bubble) <= sum(dualpipe.metrics.bubble) + 1e-9
     spec = chart_specs(at)[0]
@@ -139,15 +143,15 @@ def test_model_page_sample_upload_and_bad_upload_keeps_previous_model():
 
 def test_model_tables_round_trip_and_name_the_problem():
     model = parse_model_text(TINY_YAML.decode(), "tiny")
-    ops, edges = db.model_tables(model)
-    assert db.model_from_tables(model, ops, edges).to_dict() == model.to_dict()
+    ops, edges = model_tables(model)
+    assert model_from_tables(model, ops, edges).to_dict() == model.to_dict()
     ops.loc[1, "forward"] = -3
-    with pytest.raises(OpplanError, match="operator 'b' field time.forward must be non-negative"):
-        db.model_from_tables(model, ops, edges)
-    ops, edges = db.model_tables(model)
+    with pytest.raises(OpplanError, match=r"operator 'b' field time\.forward must be non-negative"):
+        model_from_tables(model, ops, edges)
+    ops, edges = model_tables(model)
     edges.loc[0, "dst"] = "nowhere"
     with pytest.raises(OpplanError, match="unknown dst operator 'nowhere'"):
-        db.model_from_tables(model, ops, edges)
+        model_from_tables(model, ops, edges)
 
 
 # --- Cluster ------------------------------------------------------------------------------------
@@ -162,6 +166,8 @@ def test_cluster_page_caps_and_state_survive_page_switch():
     no_exceptions(at)
     summary = " ".join(m.value for m in at.markdown)
     assert "6 devices" in summary and "memory cap 3 activation units" in summary
+    fits = at.table[-1].value  # per expert schedule: peak memory, fits the cap, note
+    assert fits.loc["1F1B", "note"] == "over the cap" and fits.loc["1F1B", "peak memory (activation units)"] == 6
     at.switch_page("pages/4_Compare.py").run()
     no_exceptions(at)
     assert "6 devices" in " ".join(m.value for m in at.markdown), "state survives switching pages"
@@ -192,7 +198,7 @@ def test_plan_page_runs_the_planner_and_reports_solver_status_and_gap():
 
 def test_plan_page_shows_an_infeasible_cap_as_one_line():
     at = page("pages/3_Plan.py")
-    at.session_state["opplan_store"] = dict(db.DEFAULTS, cap_mode="one value for every device", cap_value=0.5,
+    at.session_state["opplan_store"] = dict(DEFAULTS, cap_mode="one value for every device", cap_value=0.5,
                                             time_limit=2.0)
     at.run()
     at.button(key="plan_run").click().run()
@@ -218,7 +224,7 @@ def test_compare_page_shows_gantt_memory_bubbles_and_pareto():
 
 def test_compare_page_explains_a_schedule_that_does_not_apply():
     at = page("pages/4_Compare.py")
-    at.session_state["opplan_store"] = dict(db.DEFAULTS, devices=3)
+    at.session_state["opplan_store"] = dict(DEFAULTS, devices=3)
     at.run()
     no_exceptions(at)
     warnings = [w.value for w in at.warning]
@@ -227,7 +233,7 @@ def test_compare_page_explains_a_schedule_that_does_not_apply():
 
 def test_compare_page_on_a_model_graph_uses_ms_and_gb():
     at = page("pages/4_Compare.py")
-    at.session_state["opplan_store"] = dict(db.DEFAULTS)
+    at.session_state["opplan_store"] = dict(DEFAULTS)
     at.run()
     db_store = store(at)
     text = (ROOT / "sample_models" / "multimodal_vlm.json").read_text()
@@ -246,5 +252,5 @@ def test_png_export_through_kaleido():
     from opplan.viz import gantt_figure
 
     plan = baselines.run("1f1b", Scenario(4, 8).problem_for(CONTIGUOUS))
-    png = db.figure_png(gantt_figure([plan]), width=800)
+    png = figure_png(gantt_figure([plan]), width=800)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

@@ -1,6 +1,7 @@
 """The dashboard in a real browser: start the server, click through the demo in headless Chromium,
 check that Gantt bars are drawn and the numbers make sense, upload a model, and leave screenshots
-in test-artifacts/ for a person to look at (DESIGN.md §4 lists the Streamlit/Chromium facts used).
+in test-artifacts/ for a person to look at. It needs Debian's chromium (Playwright's own browser
+download is not used) and runs the server without source watching, as the dashboard's config does.
 """
 from __future__ import annotations
 

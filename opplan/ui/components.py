@@ -1,0 +1,110 @@
+"""Page pieces that several pages draw identically (Streamlit), so they cannot drift apart."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import streamlit as st
+
+from opplan.errors import OpplanError
+from opplan.schedule import Plan
+from opplan.ui import models
+from opplan.ui.caps import resolve_config
+from opplan.ui.config import scenario_from_config
+from opplan.ui.display import scenario_summary, schedule_title
+from opplan.ui.jobs import Job
+from opplan.ui.results import Card
+from opplan.ui.state import store, widget
+from opplan.ui.tables import figure_html, figure_png, metrics_csv, plan_json
+
+FIX_HINT = " — fix it on the Model or Cluster page."
+
+
+def summary(config: dict[str, Any]) -> str:
+    """The one-line scenario summary, naming the current model."""
+    return scenario_summary(config, store().get("model_label", models.UNIFORM))
+
+
+def model_select(factory: Callable[..., Any], label: str, help: str) -> str:
+    """The model selectbox (uniform pipeline, samples, the current upload or edit); choosing one
+    loads it, and a model that does not load shows one line."""
+    values = store()
+    choice = widget(factory, "model_label", label, options=models.model_choices(values), help=help)
+    try:
+        models.choose_model(values, choice)
+    except OpplanError as error:
+        st.error(str(error))
+    return choice
+
+
+def scenario_header(prefix: str = "**Scenario:** ", hint: str = FIX_HINT) -> dict[str, Any]:
+    """The current scenario's config, summarised at the top of a page; stops the page with one
+    line when the scenario is invalid (the user fixes it on the Model or Cluster page)."""
+    try:
+        config, notes = resolve_config(store())
+        scenario_from_config(config)
+    except OpplanError as error:
+        st.error(f"{error}{hint}")
+        st.stop()
+    st.markdown(f"{prefix}{summary(config)}")
+    for note in notes:
+        st.caption(note)
+    return config
+
+
+def _job_progress_body(slot: str) -> None:
+    job: Job | None = st.session_state.get(slot)
+    if job is None:
+        return
+    if job.done:
+        st.rerun()  # redraw the whole page with the result
+    fraction, text = job.progress()
+    st.progress(fraction, text=text)
+    if job.history:
+        from opplan.viz import progress_figure
+
+        st.plotly_chart(progress_figure(job.history), key=f"{slot}:progress")
+    if job.log:
+        st.caption(" · ".join(job.log[-3:]))
+    st.button("Cancel", key=f"{slot}:cancel", on_click=job.cancel, disabled=job.cancel_event.is_set(),
+              help="Stops the solver; the best plan found so far is kept.")
+
+
+def job_progress(slot: str) -> None:
+    """Live progress of the job in ``st.session_state[slot]``, polled twice a second without
+    rerunning the page; the page reruns once when the job ends."""
+    st.fragment(_job_progress_body, run_every=0.5)(slot)
+
+
+def job_failure(job: Job) -> None:
+    """A failed job's one-line error, and for a bug its traceback in an expander."""
+    st.error(job.error)
+    if job.crash:
+        with st.expander("Details for a bug report"):
+            st.code(job.crash)
+
+
+def metric_cards(cards: Sequence[Card | None]) -> None:
+    """Cards side by side in equal columns (None leaves its column empty)."""
+    for column, card in zip(st.columns(len(cards)), cards, strict=False):
+        if card is not None:
+            column.metric(card.label, card.value, delta=card.delta, delta_color=card.delta_color,
+                          delta_arrow=card.delta_arrow, border=True)
+
+
+def export_buttons(fig: Any, plans: dict[str, Plan], config: dict[str, Any], key: str) -> None:
+    """Plan JSON, Gantt HTML and PNG, metrics CSV. Files are built only when clicked."""
+    names = list(plans)
+    chosen = names[0]
+    if len(names) > 1:
+        chosen = st.selectbox("Plan to export as JSON", names, key=f"{key}:which", format_func=schedule_title)
+    cols = st.columns(4)
+    cols[0].download_button(f"Plan JSON ({schedule_title(chosen)})", data=lambda: plan_json(plans[chosen]),
+                            file_name=f"{chosen}-plan.json", mime="application/json", on_click="ignore",
+                            key=f"{key}:json")
+    cols[1].download_button("Gantt chart (HTML)", data=lambda: figure_html(fig), file_name="gantt.html",
+                            mime="text/html", on_click="ignore", key=f"{key}:html")
+    cols[2].download_button("Gantt chart (PNG)", data=lambda: figure_png(fig), file_name="gantt.png",
+                            mime="image/png", on_click="ignore", key=f"{key}:png")
+    cols[3].download_button("Metrics (CSV)", data=lambda: metrics_csv(plans, config), file_name="metrics.csv",
+                            mime="text/csv", on_click="ignore", key=f"{key}:csv")

@@ -1,0 +1,62 @@
+"""How the dashboard writes numbers and names: a scenario's units (the uniform pipeline in units
+of F and activation units, model graphs in ms and GB), schedule titles, the scenario summary."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from opplan.ui.config import GB
+from opplan.ui.models import UNIFORM
+
+TITLES = {"opplan": "opplan", "gpipe": "GPipe", "1f1b": "1F1B", "interleaved-1f1b": "interleaved 1F1B",
+          "zb-h1": "ZB-H1", "zb-h2": "ZB-H2", "zb-v": "ZB-V", "dualpipe": "DualPipe", "dualpipev": "DualPipeV"}
+
+
+@dataclass(frozen=True)
+class Units:
+    """How a scenario's numbers read: uniform pipelines in units of F, models in ms and GB."""
+
+    time_label: str       # axis title
+    time_unit: str        # short suffix
+    mem_unit_bytes: float
+    mem_label: str
+    mem_short: str        # for narrow places (metric card labels)
+
+    def time(self, x: float) -> str:
+        return f"{x:.4g} {self.time_unit}".strip()
+
+    def memory(self, nbytes: float) -> str:
+        return f"{nbytes / self.mem_unit_bytes:.4g} {self.mem_label}" if math.isfinite(nbytes) else "no cap"
+
+    @property
+    def time_suffix(self) -> str:
+        """`` (ms)`` for labels, or nothing when times are in units of F."""
+        return f" ({self.time_unit})" if self.time_unit else ""
+
+
+def units_for(config: dict[str, Any]) -> Units:
+    if config["model"] is None:
+        f = config["f"]
+        return Units(f"time (F = {f:g})" if f == 1 else "time (same unit as F, B, W)", "", 1.0, "activation units",
+                     "act. units")
+    return Units("time (ms)", "ms", GB, "GB", "GB")
+
+
+def schedule_title(name: str) -> str:
+    return TITLES.get(name, name)
+
+
+def scenario_summary(config: dict[str, Any], model_label: str) -> str:
+    """One line naming the scenario, for captions and sidebars."""
+    units = units_for(config)
+    model = model_label if config["model"] is not None else UNIFORM
+    caps = config.get("caps")
+    if caps:
+        cap = units.memory(caps[0]) if len(set(caps)) == 1 else "per device " + ", ".join(
+            f"{c / units.mem_unit_bytes:.3g}" for c in caps)
+    elif config["model"] is not None:
+        cap = "the accelerator's memory"
+    else:
+        cap = "none"
+    return f"{model} · {config['devices']} devices · {config['microbatches']} micro-batches · memory cap {cap}"

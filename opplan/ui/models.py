@@ -1,0 +1,184 @@
+"""Models in the dashboard: the samples, a parse cache, the current model in the store (kept as
+canonical JSON text, or None for the uniform pipeline), uploads, and the editable tables."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from opplan.errors import OpplanError
+from opplan.graph import ModelGraph, parse_model_text
+
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_models"
+UNIFORM = "uniform pipeline"
+HIDDEN_SAMPLE = "uniform_pipeline_8"   # the uniform pipeline as a file: the built-in one replaces it
+EDITED = "edited: "
+
+
+def sample_models() -> dict[str, Path]:
+    """Sample model files by display name (file stem)."""
+    return {p.stem: p for p in sorted(SAMPLE_DIR.glob("*.json"))}
+
+
+def model_choices(values: dict[str, Any]) -> list[str]:
+    """The model selectbox's options: the uniform pipeline, the samples, and an uploaded or
+    edited model while it is current (so it stays selectable)."""
+    choices = [UNIFORM] + [s for s in sample_models() if s != HIDDEN_SAMPLE]
+    if values.get("model_label") not in choices:
+        choices.append(values["model_label"])
+    return choices
+
+
+_PARSED: OrderedDict[tuple[str, str], ModelGraph] = OrderedDict()
+
+
+def load_model_text(text: str, source: str) -> ModelGraph:
+    """Parse a model (cached); raises OpplanError with a one-line message naming the problem."""
+    key = (text, source)
+    if key in _PARSED:
+        _PARSED.move_to_end(key)
+        return _PARSED[key]
+    model = parse_model_text(text, source)
+    _PARSED[key] = model
+    while len(_PARSED) > 16:
+        _PARSED.popitem(last=False)
+    return model
+
+
+def set_model(values: dict[str, Any], text: str | None, label: str) -> None:
+    """Make ``text`` (canonical JSON, or None for the uniform pipeline) the current model."""
+    values["model_text"] = text
+    values["model_label"] = label
+    values["_loaded_label"] = label
+    if text is not None:
+        model = load_model_text(text, label)
+        values["accelerator"] = "model default" if model.accelerator else values.get("accelerator", "model default")
+
+
+def select_model(values: dict[str, Any], label: str) -> None:
+    """Load a sample model (or the uniform pipeline) by its display name."""
+    if label == UNIFORM:
+        set_model(values, None, UNIFORM)
+        return
+    samples = sample_models()
+    if label not in samples:
+        return  # a custom model already current: nothing to load
+    model = load_model_text(samples[label].read_text(encoding="utf-8"), samples[label].name)
+    set_model(values, json.dumps(model.to_dict()), label)
+
+
+def choose_model(values: dict[str, Any], label: str) -> None:
+    """What the model selectbox does: load ``label`` when it is not the model loaded last."""
+    if label != values.get("_loaded_label"):
+        select_model(values, label)
+        values["_loaded_label"] = label
+
+
+def current_model(values: dict[str, Any]) -> ModelGraph | None:
+    text = values.get("model_text")
+    return None if text is None else load_model_text(text, values.get("model_label", "model"))
+
+
+def model_version(values: dict[str, Any]) -> str:
+    """A short fingerprint of the current model (keys editors so a new model resets them)."""
+    return hashlib.md5(str(values.get("model_text")).encode("utf-8")).hexdigest()[:12]
+
+
+def upload_model(values: dict[str, Any], name: str, file_id: str, data: bytes) -> bool:
+    """Take an uploaded file once (by ``file_id``). True when it became the current model; on a
+    bad file the one-line reason is kept in ``values["_upload_error"]`` and the model stays."""
+    if file_id == values.get("_upload_id"):
+        return False
+    values["_upload_id"] = file_id
+    values["_upload_error"] = None
+    try:
+        model = load_model_text(data.decode("utf-8"), name)
+        set_model(values, json.dumps(model.to_dict()), f"uploaded: {name}")
+    except UnicodeDecodeError:
+        values["_upload_error"] = f"{name}: not a text file (not UTF-8)"
+        return False
+    except OpplanError as error:
+        message = str(error)
+        values["_upload_error"] = message if message.startswith(name) else f"{name}: {message}"
+        return False
+    return True
+
+
+def adopt_model(values: dict[str, Any], model: ModelGraph) -> None:
+    """Make an edited copy current, named "edited: ..." (once, however often it is edited)."""
+    name = values.get("model_label", model.name)
+    set_model(values, json.dumps(model.to_dict()), name if name.startswith(EDITED) else f"{EDITED}{model.name}")
+
+
+def model_summary(model: ModelGraph) -> str:
+    """One line on a model graph: operators, edges, parameter memory, accelerator."""
+    comm = sum(op.kind == "communication" for op in model.operators)
+    return (f"**{model.name}** — {len(model.operators)} operators ({comm} communication), {len(model.edges)} edges, "
+            f"{model.total_param_bytes / 1e9:.3g} GB of parameters and optimizer state"
+            + (f", costed for {model.accelerator}" if model.accelerator else "") + ".")
+
+
+def model_tables(model: ModelGraph) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Operators and edges as editable tables (one cost unit column, F/B/W columns)."""
+    ops = pd.DataFrame([{
+        "id": op.id, "kind": op.kind, "cost unit": op.costs.unit, "forward": op.costs.forward,
+        "input_grad": op.costs.input_grad, "weight_grad": op.costs.weight_grad,
+        "activation_bytes": op.activation_bytes, "param_bytes": op.param_bytes,
+        "layer": op.layer, "group": op.group or "",
+    } for op in model.operators])
+    edges = pd.DataFrame([{"src": e.src, "dst": e.dst, "bytes": e.bytes} for e in model.edges],
+                         columns=["src", "dst", "bytes"])
+    return ops, edges
+
+
+def _cell(value: Any) -> Any:
+    """A table cell as JSON: NaN/None → None, numpy numbers → Python numbers."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+        if isinstance(value, float) and math.isnan(value):
+            return None
+    return value
+
+
+def model_from_tables(base: ModelGraph, ops: pd.DataFrame, edges: pd.DataFrame) -> ModelGraph:
+    """The edited model; parsing it through the same validator as files gives the same errors."""
+    operators = []
+    for i, row in enumerate(ops.to_dict("records")):
+        if all(_cell(v) in (None, "") for v in row.values()):
+            continue  # an empty row the editor added
+        unit = _cell(row.get("cost unit")) or "time"
+        entry: dict[str, Any] = {"id": _cell(row.get("id")), "kind": _cell(row.get("kind")) or "compute",
+                                 str(unit): {p: _cell(row.get(p)) if _cell(row.get(p)) is not None else 0.0
+                                             for p in ("forward", "input_grad", "weight_grad")},
+                                 "activation_bytes": _cell(row.get("activation_bytes")) or 0.0,
+                                 "param_bytes": _cell(row.get("param_bytes")) or 0.0}
+        if entry["id"] is None:
+            raise OpplanError(f"operator table row {i + 1}: id is empty")
+        layer = _cell(row.get("layer"))
+        if layer is not None:
+            entry["layer"] = int(layer) if float(layer).is_integer() else layer
+        if _cell(row.get("group")):
+            entry["group"] = str(_cell(row.get("group")))
+        operators.append(entry)
+    edge_list = []
+    for row in edges.to_dict("records"):
+        src, dst = _cell(row.get("src")), _cell(row.get("dst"))
+        if src in (None, "") and dst in (None, ""):
+            continue
+        edge_list.append({"src": src, "dst": dst, "bytes": _cell(row.get("bytes")) or 0.0})
+    data: dict[str, Any] = {"format": "opplan-model/1", "name": base.name, "operators": operators,
+                            "edges": edge_list}
+    if base.description:
+        data["description"] = base.description
+    if base.accelerator:
+        data["accelerator"] = base.accelerator
+    return parse_model_text(json.dumps(data), "edited model")

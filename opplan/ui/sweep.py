@@ -1,0 +1,96 @@
+"""The bubble-versus-memory trade-off on the Compare page: each expert schedule is one point (its
+uncapped peak memory and bubble ratio); opplan is planned again at several caps between the
+smallest and the largest baseline peak (the sweep job), and its current plan is one more point.
+
+A point is a dict ``opplan.viz.pareto_figure`` draws: ``schedule``, ``peak`` (in the scenario's
+display unit), ``bubble_ratio``, ``makespan`` and, for opplan, ``cap``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from opplan.errors import OpplanError
+from opplan.schedule import Plan
+from opplan.ui.config import config_key, peak_of, scenario_from_config, uncapped
+from opplan.ui.display import schedule_title, units_for
+from opplan.ui.jobs import Job, planner_options, start_job
+from opplan.ui.plans import baseline_names, baseline_plan
+
+
+def _uncapped_baselines(config: dict[str, Any]) -> list[tuple[str, Plan]]:
+    free = uncapped(config)
+    runs = ((name, baseline_plan(free, name)[0]) for name in baseline_names())
+    return [(name, plan) for name, plan in runs if plan is not None]
+
+
+def baseline_peaks(config: dict[str, Any]) -> list[float]:
+    """Each applicable baseline's peak without a cap, in the cap unit (units, or bytes)."""
+    free = uncapped(config)
+    return [peak_of(plan, free) for _, plan in _uncapped_baselines(config)]
+
+
+def sweep_caps(peaks: list[float], count: int) -> list[float]:
+    """``count`` caps evenly from the smallest to the largest peak (one cap if they are equal)."""
+    low, high = min(peaks), max(peaks)
+    return [float(c) for c in np.linspace(low, high, count)] if high > low else [low]
+
+
+def sweep_options(values: dict[str, Any], seconds: float, caps: list[float]) -> dict[str, Any]:
+    """The sweep's planner options: the Plan page's solver and placement, ``seconds`` per cap."""
+    return {"solver": values["solver"], "objective": "makespan", "time_limit": seconds,
+            "placement": values["placement"], "caps": caps}
+
+
+def start_sweep(config: dict[str, Any], options: dict[str, Any], caps: list[float]) -> Job:
+    """opplan at several memory caps (the Pareto curve); points land in ``job.result`` as they come.
+    Their ``peak`` and ``cap`` are in the cap unit (units, or bytes)."""
+    from opplan.planner.api import solve
+
+    def work(job: Job) -> list[dict[str, Any]]:
+        points: list[dict[str, Any]] = []
+        job.result = points
+        for k, cap in enumerate(caps):
+            if job.cancel_event.is_set():
+                break
+            capped = dict(config, caps=[cap] * config["devices"])
+            job.log.append(f"cap {cap:.4g}: solving ({k + 1}/{len(caps)})")
+            try:
+                result = solve(scenario_from_config(capped), planner_options(options, None))
+            except OpplanError as error:
+                job.log.append(f"cap {cap:.4g}: {error}")
+                continue
+            points.append({"schedule": "opplan", "cap": cap, "peak": peak_of(result, capped),
+                           "bubble_ratio": result.metrics.bubble_ratio, "makespan": result.makespan})
+        return points
+
+    return start_job("sweep", uncapped(config), options, work)
+
+
+def sweep_applies(sweep: Job | None, config: dict[str, Any]) -> bool:
+    """True when ``sweep`` was run on this scenario (caps aside)."""
+    return sweep is not None and config_key(sweep.config) == config_key(uncapped(config))
+
+
+def sweep_log(sweep: Job) -> str:
+    """The finished sweep's log without its progress lines (what is left: caps that failed)."""
+    return " · ".join(line for line in sweep.log if "solving" not in line)
+
+
+def pareto_points(config: dict[str, Any], swept: Iterable[dict[str, Any]] = (),
+                  opplan: Plan | None = None) -> list[dict[str, Any]]:
+    """The points of the trade-off chart: the baselines (uncapped), the sweep's opplan points
+    (``swept``, as :func:`start_sweep` makes them) and the current opplan plan at the scenario's cap."""
+    unit = units_for(config).mem_unit_bytes
+    free = uncapped(config)
+    points = [{"schedule": schedule_title(name), "peak": peak_of(plan, free) / unit,
+               "bubble_ratio": plan.metrics.bubble_ratio, "makespan": plan.makespan}
+              for name, plan in _uncapped_baselines(config)]
+    points += [dict(p, peak=p["peak"] / unit, cap=p["cap"] / unit) for p in swept]
+    if opplan is not None:
+        points.append({"schedule": "opplan", "peak": peak_of(opplan, config) / unit,
+                       "bubble_ratio": opplan.metrics.bubble_ratio, "makespan": opplan.makespan,
+                       "cap": (config["caps"][0] / unit) if config.get("caps") else None})
+    return points

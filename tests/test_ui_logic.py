@@ -1,0 +1,225 @@
+"""The dashboard's pure logic (``opplan.ui`` without Streamlit): cap resolution, the Pareto points,
+the Home headline and cards, the fit-the-cap table, model uploads and choices, job progress.
+
+The default scenario is the reference case: the uniform pipeline, P = 8, M = 20, where 1F1B peaks
+at 8 activation units, DualPipe at 9, and DualPipe's iteration takes 66 against 1F1B's 81.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from opplan.ui import caps, jobs, models, results, sweep, tables
+from opplan.ui import config as cfg
+from opplan.ui import plans as pl
+from opplan.ui.display import scenario_summary, units_for
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = json.dumps({"format": "opplan-model/1", "name": "tiny", "operators": [
+    {"id": k, "time": {"forward": 1, "input_grad": 1, "weight_grad": 1}, "activation_bytes": 1e8, "param_bytes": 1e9}
+    for k in "abcd"], "edges": [{"src": s, "dst": d, "bytes": 1e7} for s, d in ("ab", "bc", "cd")]})
+
+
+def store(**changes) -> dict:
+    return dict(cfg.DEFAULTS, **changes)
+
+
+def model_store(**changes) -> dict:
+    values = store(**changes)
+    models.set_model(values, json.dumps(models.load_model_text(TINY, "tiny").to_dict()), "tiny")
+    return values
+
+
+# --- cap resolution -----------------------------------------------------------------------------
+def test_default_cap_is_dualpipes_peak():
+    config, notes = caps.resolve_config(store())
+    assert config["caps"] == [9.0] * 8
+    assert notes == ["Memory cap: DualPipe's peak, 9 activation units per device."]
+
+
+def test_cap_follows_1f1b_where_dualpipe_does_not_apply():
+    config, notes = caps.resolve_config(store(devices=3))
+    assert config["caps"] == [3.0] * 3
+    assert notes[0].startswith("Memory cap: 1F1B's peak") and "DualPipe does not apply here" in notes[1]
+
+
+def test_one_value_and_per_device_caps_are_in_units_or_gb():
+    assert caps.resolve_config(store(cap_mode=caps.ONE_VALUE, cap_value=3.0))[0]["caps"] == [3.0] * 8
+    per_device = store(cap_mode=caps.PER_DEVICE, devices=2, caps_per_device=[4.0, 6.0])
+    assert caps.resolve_config(per_device)[0]["caps"] == [4.0, 6.0]
+    wrong_length = store(cap_mode=caps.PER_DEVICE, devices=3, cap_value=5.0, caps_per_device=[4.0, 6.0])
+    assert caps.resolve_config(wrong_length)[0]["caps"] == [5.0] * 3, "falls back to the common value"
+    gb = model_store(cap_mode=caps.ONE_VALUE, cap_value=3.0, cap_value_gb=20.0, devices=2)
+    assert caps.resolve_config(gb)[0]["caps"] == [20e9, 20e9], "models read the GB value, in bytes"
+    assert caps.resolve_config(store(cap_mode=caps.NO_CAP))[0]["caps"] is None
+
+
+def test_device_table_pads_and_saves_speeds_and_caps():
+    values = store(devices=3, cap_value=5.0, speeds=[2.0], caps_per_device=[4.0])
+    table = caps.device_table(values, 3)
+    assert list(table[caps.SPEED]) == [2.0, 1.0, 1.0]
+    assert list(table["memory cap (activation units)"]) == [4.0, 5.0, 5.0]
+    table.loc[1, "memory cap (activation units)"] = float("nan")
+    table.loc[2, caps.SPEED] = 0.5
+    caps.save_device_table(values, table)
+    assert values["speeds"] == [2.0, 1.0, 0.5] and values["caps_per_device"] == [4.0, 5.0, 5.0]
+
+
+def test_base_config_drops_speeds_that_change_nothing():
+    assert cfg.base_config(store(devices=2, speeds=[1.0, 1.0]))["speeds"] is None
+    assert cfg.base_config(store(devices=2, speeds=[1.0, 0.5]))["speeds"] == [1.0, 0.5]
+    assert cfg.base_config(store(devices=3, speeds=[1.0, 0.5]))["speeds"] is None, "stale length"
+
+
+# --- the Pareto points -----------------------------------------------------------------------------
+def test_pareto_points_baselines_uncapped_then_sweep_then_opplan():
+    config, _ = caps.resolve_config(store())
+    points = sweep.pareto_points(config)
+    by_name = {p["schedule"]: p for p in points}
+    assert {"1F1B", "DualPipe", "ZB-H1", "GPipe"} <= set(by_name)
+    assert by_name["1F1B"]["peak"] == 8 and by_name["DualPipe"]["peak"] == 9
+    assert by_name["GPipe"]["peak"] == 20, "baselines are placed without the cap"
+    assert sorted(sweep.baseline_peaks(config)) == sorted(p["peak"] for p in points)
+
+    opplan = pl.baseline_plan(config, "dualpipe")[0]   # any plan stands in for opplan's
+    swept = [{"schedule": "opplan", "cap": 8.0, "peak": 8.0, "bubble_ratio": 0.1, "makespan": 67.0}]
+    points = sweep.pareto_points(config, swept, opplan)
+    assert points[-2] == swept[0] and points[-1]["schedule"] == "opplan" and points[-1]["cap"] == 9.0
+
+
+def test_pareto_points_of_a_model_are_in_gb():
+    config, _ = caps.resolve_config(model_store(cap_mode=caps.NO_CAP, devices=2, microbatches=4))
+    swept = [{"schedule": "opplan", "cap": 3e9, "peak": 2.5e9, "bubble_ratio": 0.1, "makespan": 1.0}]
+    points = sweep.pareto_points(config, swept)
+    assert points[-1] == dict(swept[0], cap=3.0, peak=2.5)
+    assert all(1 < p["peak"] < 10 for p in points), "GB, not bytes"
+
+
+def test_sweep_caps_span_the_baseline_peaks():
+    assert sweep.sweep_caps([8.0, 20.0, 9.0], 3) == [8.0, 14.0, 20.0]
+    assert sweep.sweep_caps([8.0, 8.0], 5) == [8.0]
+
+
+# --- Home: headline and cards ----------------------------------------------------------------------
+def home_plans(opplan_name: str) -> tuple[dict, dict]:
+    config, _ = caps.resolve_config(store())
+    stand_in = pl.baseline_plan(config, opplan_name)[0]
+    plans, skipped = pl.collect_plans(config, ("opplan", *results.HOME_SCHEDULES), stand_in)
+    assert not skipped and list(plans) == ["opplan", "1f1b", "dualpipe"]
+    return plans, config
+
+
+def test_headline_compares_with_dualpipe_at_the_same_memory():
+    plans, config = home_plans("zb-v")
+    kind, text = results.headline(plans, config)
+    removed = 1 - sum(plans["opplan"].metrics.bubble) / sum(plans["dualpipe"].metrics.bubble)
+    assert kind == "success" and text.startswith(f"**opplan removes {removed:.0%} of DualPipe's idle time at the same")
+    assert "instead of 66 (time in units of F)." in text
+    kind, text = results.headline(home_plans("1f1b")[0], config)
+    assert kind == "warning" and "more idle time than DualPipe" in text
+
+
+def test_home_cards_iteration_bubble_speedups_peak():
+    plans, config = home_plans("dualpipe")
+    cards = results.home_cards(plans, config)
+    assert [c.label for c in cards] == ["Iteration time (opplan)", "Bubble ratio (opplan)", "Speed-up over 1F1B",
+                                        "Speed-up over DualPipe", "Peak memory (act. units)"]
+    assert cards[0].value == "66" and cards[0].delta == "+0 vs DualPipe"
+    assert cards[2].value == f"{81 / 66:.2f}×" and cards[3].value == "1.00×"
+    assert (cards[4].value, cards[4].delta, cards[4].delta_color) == ("9", "cap 9", "off")
+    del plans["1f1b"]
+    assert results.home_cards(plans, config)[2] is None, "a schedule that does not apply leaves its card empty"
+
+
+def test_plan_cards_and_verdict():
+    plans, config = home_plans("1f1b")
+    cards = results.plan_cards(plans["opplan"], config)
+    assert [c.label for c in cards] == ["Iteration time", "Bubble ratio", "Idle per device, max",
+                                        "Peak memory (act. units)"]
+    badge, solver = results.verdict(plans["opplan"], units_for(config))
+    assert "gap" in badge and solver.startswith("**Solver:**")
+
+
+# --- tables -----------------------------------------------------------------------------------------
+def test_fit_table_names_schedules_over_the_cap_and_those_that_do_not_apply():
+    config, _ = caps.resolve_config(store(cap_mode=caps.ONE_VALUE, cap_value=8.5))
+    rows = tables.fit_table(config).data
+    assert rows.loc["1F1B", "fits the cap"] == True and rows.loc["1F1B", "note"] == ""  # noqa: E712
+    assert rows.loc["DualPipe", "fits the cap"] == False and rows.loc["DualPipe", "note"] == "over the cap"  # noqa: E712
+    rows = tables.fit_table(caps.resolve_config(store(devices=3))[0]).data
+    assert "even" in rows.loc["DualPipe", "note"] and rows["peak memory (activation units)"].isna()["DualPipe"]
+
+
+def test_over_cap_uses_the_plans_memory_violation():
+    config, _ = caps.resolve_config(store(cap_mode=caps.ONE_VALUE, cap_value=8.5))
+    plans, _ = pl.collect_plans(config, ["1f1b", "dualpipe"])
+    assert results.over_cap_names(plans) == ["DualPipe"]
+    titles = results.gantt_titles(plans, units_for(config), mark_invalid=True)
+    assert titles[1].endswith("⚠ over the cap") and "⚠" not in titles[0]
+
+
+def test_metrics_table_titles_and_units():
+    config, _ = caps.resolve_config(model_store(cap_mode=caps.NO_CAP, devices=2, microbatches=4))
+    plans, _ = pl.collect_plans(config, ["1f1b"])
+    table = tables.metrics_table(plans, config, titled=True)
+    assert list(table["schedule"]) == ["1F1B"]
+    assert "iteration (ms)" in table.columns and "peak memory (GB)" in table.columns
+
+
+# --- models -----------------------------------------------------------------------------------------
+def test_upload_keeps_the_previous_model_on_a_bad_file():
+    values = store()
+    assert models.upload_model(values, "tiny.json", "id1", TINY.encode())
+    assert values["model_label"] == "uploaded: tiny.json" and models.current_model(values).name == "tiny"
+    assert not models.upload_model(values, "tiny.json", "id1", b"ignored"), "the same upload is taken once"
+    assert not models.upload_model(values, "bin.json", "id2", b"\xff\xfe")
+    assert values["_upload_error"] == "bin.json: not a text file (not UTF-8)"
+    assert not models.upload_model(values, "junk.json", "id3", b"{not json")
+    assert values["_upload_error"].startswith("junk.json") and "\n" not in values["_upload_error"]
+    assert values["model_label"] == "uploaded: tiny.json"
+    assert "uploaded: tiny.json" in models.model_choices(values)
+
+
+def test_choose_model_loads_samples_and_the_uniform_pipeline():
+    values = store()
+    models.choose_model(values, "llama2_7b")
+    assert values["model_text"] is not None and values["_loaded_label"] == "llama2_7b"
+    models.adopt_model(values, models.current_model(values))
+    assert values["model_label"] == f"edited: {models.current_model(values).name}"
+    models.choose_model(values, models.UNIFORM)
+    assert values["model_text"] is None
+    assert models.HIDDEN_SAMPLE not in models.model_choices(values)
+
+
+def test_scenario_summary_names_model_and_cap():
+    config, _ = caps.resolve_config(store())
+    assert scenario_summary(config, "ignored") == ("uniform pipeline · 8 devices · 20 micro-batches · "
+                                                   "memory cap 9 activation units")
+    config, _ = caps.resolve_config(model_store(cap_mode=caps.NO_CAP))
+    assert scenario_summary(config, "tiny").endswith("memory cap the accelerator's memory")
+
+
+# --- jobs -------------------------------------------------------------------------------------------
+def test_job_progress_text_and_errors_on_the_worker_thread():
+    job = jobs.start_job("solve", {"x": 1}, {"time_limit": 4.0}, lambda j: j.history.append((0.1, 12.0, 10.0)))
+    job.thread.join(5)
+    assert job.done and job.error is None
+    fraction, text = job.progress()
+    assert 0 <= fraction <= 0.99 and "of up to 4 s" in text and "best iteration so far 12 · bound 10" in text
+    sweep_job = jobs.Job("sweep", "k", {}, {"time_limit": 2.0, "caps": [1, 2, 3]})
+    assert sweep_job.time_budget == 6.0 and sweep_job.progress()[1].startswith("sweep running")
+
+    def broken(job):
+        raise ValueError("boom")
+
+    job = jobs.start_job("solve", {}, {}, broken)
+    job.thread.join(5)
+    assert job.error == "internal error: ValueError: boom" and "Traceback" in job.crash
+
+
+def test_planner_options_use_one_thread_count():
+    options = jobs.plan_options(store(solver="highs", mip_gap=5.0))
+    assert options["mip_gap"] == pytest.approx(0.05)
+    assert jobs.planner_options(options).threads == jobs.SOLVER_THREADS
