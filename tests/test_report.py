@@ -1,6 +1,5 @@
 """What runs report: the plan summary's keys and text, the comparison and operator tables, and
 infinity written as JSON null. The text is what users read and scripts parse: it must not drift."""
-import ast
 import json
 import math
 from pathlib import Path
@@ -95,24 +94,13 @@ CORE = ("graph", "cluster", "problem", "tasks", "schedule", "simulate", "validat
         "report", "partition", "layout", "outputs", "errors", "io")
 
 
-def _core_files() -> list[Path]:
-    files: list[Path] = []
-    for name in CORE:
-        module = ROOT / "opplan" / f"{name}.py"
-        files += [module] if module.exists() else sorted((ROOT / "opplan" / name).rglob("*.py"))
-    return files
-
-
-@pytest.mark.parametrize("path", _core_files(), ids=lambda p: str(p.relative_to(ROOT / "opplan")))
+@pytest.mark.parametrize("path", [p for name in CORE for p in sorted((ROOT / "opplan").glob(f"{name}.py"))
+                                  + sorted((ROOT / "opplan" / name).rglob("*.py"))],
+                         ids=lambda p: str(p.relative_to(ROOT / "opplan")))
 def test_core_modules_do_not_import_front_ends(path):
     """Not even inside functions: the core runs without the planner, baselines, charts or UI
     (report formats plans; it does not make them)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    from test_ui_layers import imported
+
     banned = ("opplan.ui", "opplan.planner", "opplan.baselines", "opplan.viz", "opplan.dashboard")
-    assert sorted(n for n in names if n.startswith(banned)) == []
+    assert sorted(n for n in imported(path) if n.startswith(banned)) == []
