@@ -95,14 +95,27 @@ def test_moe_all_to_all_carries_tokens_times_top_k_times_hidden_in_bf16():
     assert all(op["bytes"] == passes(volume, volume, 0) for op in comm)
 
 
-def test_descriptions_name_a_published_model_only_when_it_is_one():
-    assert "Llama-2-7B-like" in FAMILIES["dense_transformer"]()["description"]
-    assert "Llama-2-like" in FAMILIES["dense_transformer"](layers=4)["description"]
-    assert "of V3's 61 layers" not in FAMILIES["moe_transformer"](hidden=4096)["description"]
-    assert "ViT/14" in FAMILIES["multimodal"](vision_layers=4)["description"]
-    assert "blocks 3a (" in FAMILIES["inception"](blocks=1)["description"]
+@pytest.mark.parametrize("family, kwargs, name, phrase", [
+    ("dense_transformer", dict(layers=4), "dense-4l-4096h", "dense Llama-2-like decoder: 4 layers"),
+    ("dense_transformer", dict(seq=2048), "llama2-7b-like", "dense Llama-2-7B-like decoder"),
+    ("moe_transformer", dict(hidden=4096), "moe-8l-4096h-256e-top8", "DeepSeek-V3-like MoE, 8 layers:"),
+    ("moe_transformer", dict(layers=3), "deepseek-v3-moe-3l", "DeepSeek-V3-like MoE, 3 of V3's 61 layers"),
+    ("multimodal", dict(vision_layers=4), "vlm-4x1024-12x2048-16x4096", "multimodal: ViT/14 vision tower (4x1024"),
+    ("multimodal", dict(vision_layers=12, vision_hidden=768, patch=16, image_size=224), "vlm-12x768-12x2048-16x4096",
+     "ViT-B/16 vision tower (12x768, 196 patches)"),
+    ("inception", dict(blocks=1), "inception-1-googlenet", "Inception blocks 3a (4 parallel"),
+    ("uniform", dict(stages=3, forward=0.5), "uniform-3", "3 stages, F=0.5 B=1 W=1"),
+    ("dense_transformer", dict(name="mine"), "mine", "Llama-2-7B-like"),
+])
+def test_names_and_descriptions_say_a_published_model_only_when_it_is_one(family, kwargs, name, phrase):
+    model = FAMILIES[family](**kwargs)
+    assert model["name"] == name
+    assert phrase in model["description"]
+
+
+def test_a_model_may_name_no_accelerator():
     assert "accelerator" not in FAMILIES["dense_transformer"](accelerator=None)
-    assert FAMILIES["uniform"](stages=3)["name"] == "uniform-3"
+    assert build_model("inception", accelerator=None).accelerator is None
 
 
 @pytest.mark.parametrize("family, kwargs, message", [

@@ -13,8 +13,9 @@ LLAMA2_7B = (32, 4096, 32, 11008, 32000)  # layers, hidden, heads, ffn, vocab
 
 def dense_transformer(layers: int = 32, hidden: int = 4096, heads: int = 32, ffn: int = 11008,
                       vocab: int = 32000, seq: int = 4096, accelerator: str | None = "H100",
-                      name: str = "llama2-7b-like") -> dict[str, Any]:
+                      name: str | None = None) -> dict[str, Any]:
     """A Llama-2-like decoder; the defaults are Llama-2-7B (6.74B params), seq 4096, on H100.
+    ``name`` defaults to ``llama2-7b-like`` for Llama-2-7B's sizes, else ``dense-{layers}l-{hidden}h``.
 
     Operators: embed, L{i}.attn and L{i}.mlp for i < layers, head (final RMSNorm + LM head + loss).
     With h = hidden, s = seq, f = ffn, V = vocab, a = heads:
@@ -31,10 +32,12 @@ def dense_transformer(layers: int = 32, hidden: int = 4096, heads: int = 32, ffn
     """
     params.positive_ints(layers=layers, hidden=hidden, heads=heads, ffn=ffn, vocab=vocab, seq=seq)
     params.multiple_of("hidden", hidden, "heads", heads)
-    size = "-7B" if (layers, hidden, heads, ffn, vocab) == LLAMA2_7B else ""
+    published = (layers, hidden, heads, ffn, vocab) == LLAMA2_7B
+    if name is None:
+        name = "llama2-7b-like" if published else f"dense-{layers}l-{hidden}h"
     m = ModelBuilder(params.text("name", name),
-                     f"dense Llama-2{size}-like decoder: {layers} layers, hidden {hidden}, {heads} heads, SwiGLU FFN "
-                     f"{ffn}, vocab {vocab}, seq {seq}, micro-batch 1, bf16",
+                     f"dense Llama-2{'-7B' if published else ''}-like decoder: {layers} layers, hidden {hidden}, "
+                     f"{heads} heads, SwiGLU FFN {ffn}, vocab {vocab}, seq {seq}, micro-batch 1, bf16",
                      params.accelerator(accelerator))
     s, h = seq, hidden
     prev = embedding(m, "embed", s, h, vocab)

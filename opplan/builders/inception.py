@@ -54,9 +54,10 @@ def conv(n: int, hw: int, k: int, c_in: int, c_out: int) -> tuple[int, int]:
 
 
 def inception(blocks: int = 6, batch: int = 32, classes: int = 1000, accelerator: str | None = "Ascend910B",
-              name: str = "inception-6-googlenet") -> dict[str, Any]:
+              name: str | None = None) -> dict[str, Any]:
     """GoogLeNet stem + its first ``blocks`` Inception blocks (of 3a..5b; the default 6 is 3a-4d)
     + classifier, 224x224x3 input, ``batch`` images per micro-batch, on Ascend 910B.
+    ``name`` defaults to ``inception-{blocks}-googlenet``.
 
     * conv FLOPs 2*N*H_out*W_out*k^2*C_in*C_out, params k^2*C_in*C_out + C_out; B = W = F for convs
       (except the stem's first conv, whose input image needs no gradient). ReLU and LRN ignored.
@@ -77,7 +78,7 @@ def inception(blocks: int = 6, batch: int = 32, classes: int = 1000, accelerator
     chosen = GOOGLENET_BLOCKS[:blocks]
     n = batch
     span = "-".join(dict.fromkeys((chosen[0].name[3:], chosen[-1].name[3:])))  # "3a-4d", or "3a"
-    m = ModelBuilder(params.text("name", name),
+    m = ModelBuilder(params.text("name", f"inception-{blocks}-googlenet" if name is None else name),
                      f"branch-rich CNN DAG: GoogLeNet stem, Inception blocks {span} (4 parallel branches each), "
                      f"classifier; 224x224 input, batch {n}, bf16",
                      params.accelerator(accelerator))

@@ -26,9 +26,11 @@ def moe_transformer(layers: int = 8, hidden: int = 7168, heads: int = 128, q_lor
                     d_nope: int = 128, d_rope: int = 64, d_v: int = 128, experts: int = 256, top_k: int = 8,
                     expert_ffn: int = 2048, expert_groups: int = 4, expert_parallel: int = 16,
                     vocab: int = 129280, seq: int = 4096, accelerator: str | None = "H20",
-                    name: str = "deepseek-v3-moe-8l") -> dict[str, Any]:
+                    name: str | None = None) -> dict[str, Any]:
     """An all-MoE DeepSeek-V3-like decoder; the defaults are 8 of V3's 61 layers (V3's first 3 are
     dense; these stand for layers 3-10), 256 routed experts (top-8) + 1 shared, seq 4096, on H20.
+    ``name`` defaults to ``deepseek-v3-moe-{layers}l`` for V3's sizes, else
+    ``moe-{layers}l-{hidden}h-{experts}e-top{top_k}``.
 
     Per layer i: L{i}.attn -> L{i}.router -> L{i}.dispatch (all-to-all) -> L{i}.experts{0..G-1}
     (experts/G each) -> L{i}.combine (all-to-all) -> next layer; and L{i}.attn -> L{i}.shared_expert
@@ -62,6 +64,8 @@ def moe_transformer(layers: int = 8, hidden: int = 7168, heads: int = 128, q_lor
     s, h, a = seq, hidden, heads
     v3 = (hidden, heads, q_lora, kv_lora, d_nope, d_rope, d_v, experts, top_k, expert_ffn, vocab) == V3_DIMS
     depth = f"{layers} of V3's 61 layers" if v3 and layers <= 61 else f"{layers} layers"
+    if name is None:
+        name = f"deepseek-v3-moe-{layers}l" if v3 else f"moe-{layers}l-{hidden}h-{experts}e-top{top_k}"
     m = ModelBuilder(params.text("name", name),
                      f"DeepSeek-V3-like MoE, {depth}: hidden {h}, MLA {a} heads, {experts} routed "
                      f"experts top-{top_k} in {expert_groups} groups + 1 shared, expert FFN {expert_ffn}, "

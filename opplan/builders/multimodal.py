@@ -8,6 +8,7 @@ from opplan.builders.builder import ModelBuilder
 from opplan.builders.costs import BF16, BYTES_PER_PARAM, passes
 from opplan.builders.layers import embedding, lm_head, tower
 
+SAMPLE_TOWERS = (24, 1024, 12, 2048, 16, 4096)  # layers x hidden of the vision, text and decoder towers
 VIT_SIZES = {(12, 768): "-B", (24, 1024): "-L", (32, 1280): "-H"}  # (layers, hidden) of the published ViTs
 
 
@@ -15,9 +16,11 @@ def multimodal(vision_layers: int = 24, vision_hidden: int = 1024, vision_heads:
                image_size: int = 336, patch: int = 14, text_layers: int = 12, text_hidden: int = 2048,
                text_heads: int = 16, text_ffn: int = 8192, text_seq: int = 1024, decoder_layers: int = 16,
                decoder_hidden: int = 4096, decoder_heads: int = 32, decoder_ffn: int = 11008, vocab: int = 32000,
-               accelerator: str | None = "A100", name: str = "vlm-vit-l-text-2b") -> dict[str, Any]:
+               accelerator: str | None = "A100", name: str | None = None) -> dict[str, Any]:
     """Vision tower + text tower in parallel, fusion, decoder, LM head; the defaults are a ViT-L/14
     at 336 px, a 2B-class text encoder and a 7B-class decoder (4.37B params) on A100.
+    ``name`` defaults to ``vlm-vit-l-text-2b`` for those tower sizes, else
+    ``vlm-{vision_layers}x{vision_hidden}-{text_layers}x{text_hidden}-{decoder_layers}x{decoder_hidden}``.
 
     * vision.patch_embed: (image_size/patch)^2 patches (576 by default); conv patch x patch x 3 ->
       vision_hidden (+ bias, + one position embedding per patch); F = W = 2*patches*(3*patch^2)*h,
@@ -46,6 +49,9 @@ def multimodal(vision_layers: int = 24, vision_hidden: int = 1024, vision_heads:
     v_seq, v_h, t_seq, t_h, d_h = (image_size // patch) ** 2, vision_hidden, text_seq, text_hidden, decoder_hidden
     d_seq = v_seq + t_seq
     vit = VIT_SIZES.get((vision_layers, v_h), "")  # "ViT-L/14" only when it is one
+    towers = (vision_layers, v_h, text_layers, t_h, decoder_layers, d_h)
+    if name is None:
+        name = "vlm-vit-l-text-2b" if towers == SAMPLE_TOWERS else "vlm-{}x{}-{}x{}-{}x{}".format(*towers)
     m = ModelBuilder(params.text("name", name),
                      f"multimodal: ViT{vit}/{patch} vision tower ({vision_layers}x{v_h}, {v_seq} patches) "
                      f"and text tower ({text_layers}x{t_h}, seq {t_seq}) in parallel, projector+concat, decoder "
