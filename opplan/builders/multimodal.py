@@ -18,7 +18,7 @@ def multimodal(vision_layers: int = 24, vision_hidden: int = 1024, vision_heads:
                decoder_hidden: int = 4096, decoder_heads: int = 32, decoder_ffn: int = 11008, vocab: int = 32000,
                accelerator: str | None = "A100", name: str | None = None) -> dict[str, Any]:
     """Vision tower + text tower in parallel, fusion, decoder, LM head; the defaults are a ViT-L/14
-    at 336 px, a 2B-class text encoder and a 7B-class decoder (4.37B params) on A100.
+    at 336 px, a 12 x 2048 text encoder and a 16 x 4096 Llama-style decoder (4.37B params) on A100.
     ``name`` defaults to ``vlm-vit-l-text-2b`` for those tower sizes, else
     ``vlm-{vision_layers}x{vision_hidden}-{text_layers}x{text_hidden}-{decoder_layers}x{decoder_hidden}``.
 
