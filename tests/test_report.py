@@ -4,8 +4,6 @@ import json
 import math
 from pathlib import Path
 
-import pytest
-
 from opplan import baselines, report
 from opplan.graph import load_model, uniform_chain
 from opplan.outputs import Provenance
@@ -88,19 +86,3 @@ def test_info_table_and_totals():
 def test_jsonable_replaces_every_infinity():
     value = {"a": math.inf, "b": [1.0, -math.inf, (2, math.inf)], "c": {"d": "inf"}}
     assert report.jsonable(value) == {"a": None, "b": [1.0, None, [2, None]], "c": {"d": "inf"}}
-
-
-CORE = ("graph", "cluster", "problem", "tasks", "schedule", "simulate", "validate", "metrics", "scenario", "units",
-        "report", "partition", "layout", "outputs", "errors", "io")
-
-
-@pytest.mark.parametrize("path", [p for name in CORE for p in sorted((ROOT / "opplan").glob(f"{name}.py"))
-                                  + sorted((ROOT / "opplan" / name).rglob("*.py"))],
-                         ids=lambda p: str(p.relative_to(ROOT / "opplan")))
-def test_core_modules_do_not_import_front_ends(path):
-    """Not even inside functions: the core runs without the planner, baselines, charts or UI
-    (report formats plans; it does not make them)."""
-    from test_ui_layers import imported
-
-    banned = ("opplan.ui", "opplan.planner", "opplan.baselines", "opplan.viz", "opplan.dashboard")
-    assert sorted(n for n in imported(path) if n.startswith(banned)) == []
