@@ -13,6 +13,7 @@ from typing import Any
 from opplan.cluster import ACCELERATORS, Link
 from opplan.scenario import Scenario
 from opplan.schedule import Plan
+from opplan.units import MemoryCap
 from opplan.ui.models import UNIFORM, load_model_text
 
 GB = 1e9
@@ -53,11 +54,14 @@ def scenario_from_config(config: dict[str, Any]) -> Scenario:
         bandwidth = config.get("bandwidth") or (default_bw.link_gbytes_per_s if default_bw else 900.0)
         link = Link(bandwidth, config.get("latency") or 0.0)
     caps = config.get("caps")
-    return Scenario(
-        devices=config["devices"], microbatches=config["microbatches"], model=model,
-        f=config["f"], b=config["b"], w=config["w"], fb=config.get("fb"),
-        overlap_factor=config.get("overlap_factor", 1.0),
-        memory_caps=tuple(caps) if caps else None, accelerator=config.get("accelerator"), link=link,
+    cap = None
+    if caps:    # the config holds activation units for the uniform pipeline, bytes for a model
+        cap = MemoryCap(tuple(caps), "activations" if model is None else "bytes")
+    return Scenario.from_options(
+        model, devices=config["devices"], microbatches=config["microbatches"],
+        f=config["f"], b=config["b"], w=config["w"], fb=config.get("fb") if model is None else None,
+        overlap_factor=config.get("overlap_factor", 1.0) if model is not None else 1.0,
+        memory_cap=cap, accelerator=config.get("accelerator"), link=link,
         speeds=tuple(config["speeds"]) if config.get("speeds") and model is not None else None,
     )
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opplan.ui.config import GB
+from opplan.units import NO_CAP, format_bytes
 from opplan.ui.models import UNIFORM
 
 TITLES = {"opplan": "opplan", "gpipe": "GPipe", "1f1b": "1F1B", "interleaved-1f1b": "interleaved 1F1B",
@@ -26,8 +27,11 @@ class Units:
     def time(self, x: float) -> str:
         return f"{x:.4g} {self.time_unit}".strip()
 
-    def memory(self, nbytes: float) -> str:
-        return f"{nbytes / self.mem_unit_bytes:.4g} {self.mem_label}" if math.isfinite(nbytes) else "no cap"
+    def memory(self, value: float) -> str:
+        """A cap or peak in the scenario's unit: bytes for a model, activation units otherwise."""
+        if self.mem_label == "GB":
+            return format_bytes(value)
+        return f"{value:.4g} {self.mem_label}" if math.isfinite(value) else NO_CAP
 
     @property
     def time_suffix(self) -> str:
