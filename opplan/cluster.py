@@ -6,8 +6,9 @@ Times are milliseconds throughout. A device's ``speed`` is relative to its accel
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from opplan.errors import OpplanError
 from opplan.graph import Operator
@@ -133,7 +134,7 @@ class Cluster:
         return tuple(self.link.transfer_ms(v) for v in (op.costs.forward, op.costs.input_grad,  # type: ignore[return-value]
                                                          op.costs.weight_grad))
 
-    def with_memory(self, caps: "list[float] | float") -> "Cluster":
+    def with_memory(self, caps: list[float] | float) -> Cluster:
         """The same cluster with new memory caps (one value for all, or one per device)."""
         if isinstance(caps, (int, float)):
             caps = [float(caps)] * self.size
@@ -147,13 +148,13 @@ class Cluster:
             "devices": [{"name": d.name, "memory_bytes": _num_out(d.memory_bytes), "speed": d.speed,
                          "peak_tflops": d.peak_tflops} for d in self.devices],
             "link": {"bandwidth_gbytes_per_s": self.link.bandwidth_gbytes_per_s, "latency_ms": self.link.latency_ms},
-            "link_overrides": [{"src": s, "dst": t, "bandwidth_gbytes_per_s": l.bandwidth_gbytes_per_s,
-                                "latency_ms": l.latency_ms} for s, t, l in self.link_overrides],
+            "link_overrides": [{"src": s, "dst": t, "bandwidth_gbytes_per_s": link.bandwidth_gbytes_per_s,
+                                "latency_ms": link.latency_ms} for s, t, link in self.link_overrides],
             "efficiency": self.efficiency,
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Cluster":
+    def from_dict(cls, data: Mapping[str, Any]) -> Cluster:
         try:
             devices = tuple(Device(d["name"], _num_in(d.get("memory_bytes")), d.get("speed", 1.0),
                                    d.get("peak_tflops", 989.0)) for d in data["devices"])

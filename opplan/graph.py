@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import networkx as nx
 
@@ -180,7 +181,7 @@ class ModelGraph:
         return out
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "model") -> "ModelGraph":
+    def from_dict(cls, data: Any, source: str = "model") -> ModelGraph:
         return parse_model(data, source)
 
 
@@ -294,7 +295,7 @@ def parse_model_text(text: str, source: str = "model") -> ModelGraph:
                               f"nor YAML ({first})") from None
         if isinstance(data, str) or data is None:
             raise OpplanError(f"{source}: not valid JSON ({json_error.msg} at line {json_error.lineno}) "
-                              "and not a YAML mapping")
+                              "and not a YAML mapping") from None
     return parse_model(data, source)
 
 
@@ -311,7 +312,7 @@ def _yaml_load(text: str) -> Any:
         "tag:yaml.org,2002:float",
         re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$|^[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?$"),
         list("-+0123456789."))
-    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=Loader)
 
 
 def load_model(path: str | Path) -> ModelGraph:

@@ -17,8 +17,8 @@ layouts that cut finer (interleaved, V) give each chunk 1/chunks of that work an
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 from opplan.cluster import Cluster
 from opplan.errors import OpplanError

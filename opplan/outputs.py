@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 from opplan.errors import OpplanError
 
@@ -89,7 +90,7 @@ class Metrics:
         return data
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Metrics":
+    def from_dict(cls, data: Any) -> Metrics:
         data = _mapping(data, "metrics")
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - names - {"lower_bound_parts"})
@@ -168,7 +169,7 @@ class Provenance:
         return out
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Provenance":
+    def from_dict(cls, data: Any) -> Provenance:
         data = _mapping(data, "provenance")
         known = {f.name: f for f in fields(cls)}
         kwargs: dict[str, Any] = {}

@@ -7,7 +7,7 @@ stage time (F + B + W on the cluster's device 0) — the quantity that sets a pi
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from opplan.cluster import Cluster, uniform_cluster
 from opplan.errors import OpplanError

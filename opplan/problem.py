@@ -8,8 +8,9 @@ plan file can be checked without the model or cluster it came from.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 
@@ -140,7 +141,7 @@ class Problem:
     def param_bytes(self, device: int) -> float:
         return sum(s.param_bytes for s in self.stages if s.device == device)
 
-    def with_memory(self, caps: Sequence[float] | float) -> "Problem":
+    def with_memory(self, caps: Sequence[float] | float) -> Problem:
         if isinstance(caps, (int, float)):
             caps = [float(caps)] * self.num_devices
         if len(caps) != self.num_devices:
@@ -149,7 +150,7 @@ class Problem:
         return Problem(self.stages, self.edges, devices, self.microbatches, self.overlap_factor,
                        self.activation_unit_bytes, self.name)
 
-    def with_microbatches(self, microbatches: int) -> "Problem":
+    def with_microbatches(self, microbatches: int) -> Problem:
         return Problem(self.stages, self.edges, self.devices, microbatches, self.overlap_factor,
                        self.activation_unit_bytes, self.name)
 
@@ -169,7 +170,7 @@ class Problem:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Problem":
+    def from_dict(cls, data: Mapping[str, Any]) -> Problem:
         try:
             devices = tuple(DeviceSpec(d["name"], math.inf if d.get("memory_bytes") is None else float(d["memory_bytes"]))
                             for d in data["devices"])

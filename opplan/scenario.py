@@ -141,7 +141,7 @@ class Scenario:
                                           fb=self.fb, memory_units=self.memory_caps)
         return layout.model_problem(self.model, self.cluster(), self.microbatches, self.overlap_factor, groups)
 
-    def with_caps(self, caps: Sequence[float] | float | None) -> "Scenario":
+    def with_caps(self, caps: Sequence[float] | float | None) -> Scenario:
         if caps is None:
             return replace(self, memory_caps=None)
         if isinstance(caps, (int, float)):

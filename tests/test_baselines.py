@@ -1,8 +1,8 @@
 """Baseline schedules against the published formulas (the published bubble and memory figures), PyTorch's golden DualPipeV
 order, and the validator on every sample model. docs/baselines.md explains each expected value."""
 import glob
-import os
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -11,8 +11,8 @@ from opplan import baselines
 from opplan.cluster import uniform_cluster
 from opplan.errors import OpplanError
 from opplan.graph import load_model
-from opplan.outputs import Provenance
 from opplan.io.pytorch_csv import action_from_torch, action_to_torch, lists_from_csv_text, lists_to_csv_text, read_csv
+from opplan.outputs import Provenance
 
 # shared/ sits beside the checkout (DEVELOPERS.md); OPPLAN_SHARED overrides it
 REFERENCE_CSV = Path(os.environ.get("OPPLAN_SHARED", Path(__file__).resolve().parents[2] / "shared")) \
@@ -113,7 +113,10 @@ def test_reference_values_p8_m20():
 
 def test_dualpipe_overlap_shortens_the_iteration():
     s = baselines.get("dualpipe")
-    makespan = lambda fb: baselines.run("dualpipe", s.uniform_problem(8, 20, fb=fb)).metrics.makespan
+
+    def makespan(fb):
+        return baselines.run("dualpipe", s.uniform_problem(8, 20, fb=fb)).metrics.makespan
+
     assert makespan(2.4) < makespan(None) == makespan(3.0)
 
 

@@ -12,7 +12,7 @@ from opplan.errors import OpplanError
 from opplan.graph import Edge, ModelGraph, Operator, PassCosts
 from opplan.outputs import Provenance
 from opplan.problem import stage_problem, uniform_problem
-from opplan.schedule import Order, Plan, TimedTask, load_plan, order_from_lists, save_plan
+from opplan.schedule import Order, Plan, load_plan, order_from_lists, save_plan
 from opplan.simulate import DeadlockError, make_plan, simulate
 from opplan.tasks import build_task_graph
 from opplan.validate import validate
@@ -26,7 +26,10 @@ def test_task_graph_counts_and_dependencies():
     problem = uniform_problem(3, 2)
     tg = build_task_graph(problem)
     assert len(tg) == 3 * 2 * 3
-    dep_names = lambda key: sorted(tg.keys[i] for i in tg.deps[tg.index[key]])
+
+    def dep_names(key):
+        return sorted(tg.keys[i] for i in tg.deps[tg.index[key]])
+
     assert dep_names("1F0") == ["0F0"]
     assert dep_names("1B0") == ["1F0", "2B0"]
     assert dep_names("2B1") == ["2F1"]

@@ -56,7 +56,7 @@ def test_partition_is_contiguous_topological_deterministic_and_acyclic():
         assert [op for g in groups for op in g] == order
         assert groups == balanced_partition(model, k)
         for layout in (CONTIGUOUS, interleaved(2), V_SHAPE, MIRRORED):
-            if layout.chunks == 2 and 2 * k > 10 or (layout == MIRRORED and k % 2):
+            if (layout.chunks == 2 and 2 * k > 10) or (layout == MIRRORED and k % 2):
                 continue
             cluster = uniform_cluster(k)
             problem = layout.model_problem(model, cluster, 4)   # Problem checks acyclicity

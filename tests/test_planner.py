@@ -1,5 +1,4 @@
 """The planner: backends, the Gurobi size limit, known optima, warm starts, caps, cancellation."""
-import itertools
 import json
 import subprocess
 import sys
@@ -11,14 +10,13 @@ from hypothesis import strategies as st
 
 from opplan import baselines
 from opplan.errors import OpplanError
-from opplan.layout import CONTIGUOUS, MIRRORED
 from opplan.graph import Edge, ModelGraph, Operator, PassCosts
+from opplan.layout import CONTIGUOUS, MIRRORED
 from opplan.planner import backend_gurobi, backend_highs
 from opplan.planner.api import PlannerOptions, solve
 from opplan.planner.bounds import problem_lower_bound
 from opplan.planner.linear import LinearModel, SolveOptions, SolveStatus
 from opplan.planner.solvers import solve_model
-from opplan.problem import uniform_problem
 from opplan.scenario import Scenario
 from opplan.schedule import Order
 from opplan.simulate import make_plan

@@ -11,19 +11,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from opplan import baselines
 from opplan.errors import OpplanError
 from opplan.layout import CONTIGUOUS, MIRRORED, V_SHAPE, Layout
+from opplan.outputs import PlanStatus, Provenance
 from opplan.planner.bounds import problem_lower_bound
 from opplan.planner.cut_search import searched_cut
 from opplan.planner.linear import Progress
-from opplan.outputs import PlanStatus, Provenance
 from opplan.problem import Problem
 from opplan.scenario import Scenario
-from opplan.schedule import Order, Plan
+from opplan.schedule import Plan
 from opplan.simulate import make_plan
 
 # each placement the upper level may try: a layout, with its stages cut evenly or searched

@@ -48,8 +48,8 @@ def licence_size_limit() -> int | None:
 
 def solve(model: LinearModel, options: SolveOptions) -> SolveResult:
     import gurobipy as gp
-    from gurobipy import GRB
     import scipy.sparse as sp
+    from gurobipy import GRB
 
     env = gp.Env(params={"OutputFlag": 1 if options.verbose else 0})
     try:

@@ -62,7 +62,10 @@ def solve(model: LinearModel, options: SolveOptions) -> SolveResult:
     starts, cols, vals = model.csr()
     integrality = np.array([1 if i else 0 for i in model.integer], dtype=np.int32)
     big = highspy.kHighsInf
-    clip = lambda seq: np.array([big if v == INF else (-big if v == -INF else v) for v in seq], dtype=np.float64)
+
+    def clip(seq):
+        return np.array([big if v == INF else (-big if v == -INF else v) for v in seq], dtype=np.float64)
+
     status = h.passModel(model.num_vars, model.num_rows, len(vals), int(highspy.MatrixFormat.kRowwise),
                          int(highspy.ObjSense.kMinimize), float(model.objective_offset), model.cost_vector(),
                          clip(model.lower), clip(model.upper), clip(model.row_lower), clip(model.row_upper),

@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 import time
 
+from opplan.outputs import PlanStatus, Provenance
 from opplan.planner.bounds import build_arcs, heads_tails, lower_bound
 from opplan.planner.formulation import build_step_model, choose_grid, order_from_grid_starts
 from opplan.planner.linear import Progress, SolveOptions, SolveStatus
 from opplan.planner.solvers import solve_model
-from opplan.outputs import PlanStatus, Provenance
 from opplan.problem import Problem
 from opplan.schedule import Plan
 from opplan.simulate import make_plan

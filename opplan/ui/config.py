@@ -13,8 +13,8 @@ from typing import Any
 from opplan.cluster import ACCELERATORS, Link
 from opplan.scenario import Scenario
 from opplan.schedule import Plan
-from opplan.units import MemoryCap
 from opplan.ui.models import UNIFORM, load_model_text
+from opplan.units import MemoryCap
 
 GB = 1e9
 DEFAULTS: dict[str, Any] = {

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from opplan.ui.config import GB
-from opplan.units import NO_CAP, format_bytes
 from opplan.ui.models import UNIFORM
+from opplan.units import NO_CAP, format_bytes
 
 TITLES = {"opplan": "opplan", "gpipe": "GPipe", "1f1b": "1F1B", "interleaved-1f1b": "interleaved 1F1B",
           "zb-h1": "ZB-H1", "zb-h2": "ZB-H2", "zb-v": "ZB-V", "dualpipe": "DualPipe", "dualpipev": "DualPipeV"}

@@ -5,7 +5,7 @@ Schedules are overlaid per device so a reader sees which one presses against the
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
