@@ -137,6 +137,6 @@ fig = gantt_figure([plans[n] for n in names],
                            f"bubble ratio {plans[n].metrics['bubble_ratio']:.1%}" for n in names],
                    time_label=units.time_label, show_links=False)
 st.plotly_chart(fig, key="home_gantt")
-if any(">" in t.task for t in result.tasks):
+if any(t.is_transfer for t in result.tasks):
     st.caption("Device rows only; the Compare page also draws the transfers on each link.")
 st.page_link("pages/4_Compare.py", label="Compare with every baseline, memory timelines and the Pareto sweep →")

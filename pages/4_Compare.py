@@ -47,7 +47,7 @@ if over_cap:
 
 titles = [f"<b>{db.schedule_title(n)}</b> · iteration {units.time(p.makespan)} · bubble ratio "
           f"{p.metrics['bubble_ratio']:.1%}" + ("" if p.valid else " · ⚠ over the cap") for n, p in plans.items()]
-has_links = any(">" in t.task for p in plans.values() for t in p.tasks)
+has_links = any(t.is_transfer for p in plans.values() for t in p.tasks)
 show_links = st.checkbox("Show transfers on links", value=True, key="compare_links") if has_links else False
 gantt = gantt_figure(list(plans.values()), titles=titles, time_label=units.time_label, show_links=show_links)
 st.plotly_chart(gantt, key="compare_gantt")
