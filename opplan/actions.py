@@ -11,9 +11,10 @@ Producers build records and write ``str(record)``; consumers that need a name's 
 ``parse_task``/``parse_entry`` rather than matching the text themselves, so the notation is
 defined here once. Loops over every task of a 100k-task plan, where building a record per name
 would cost more than the work itself, use the text helpers instead (``compute_name``,
-``compute_names``, ``transfer_name``, ``entry_names``, ``is_transfer_name``): the same notation,
-written and read without records. Numbers are written without leading zeros, and only that
-canonical text is accepted, so ``str(parse_entry(text)) == text`` for every name written here.
+``compute_name_head``, ``compute_names``, ``transfer_name``, ``entry_names``,
+``is_transfer_name``): the same notation, written and read without records. Numbers are written
+without leading zeros, and only that canonical text is accepted, so
+``str(parse_entry(text)) == text`` for every name written here.
 """
 from __future__ import annotations
 
@@ -86,10 +87,16 @@ def compute_name(stage: int | str, pass_: Pass | str, microbatch: int | str) -> 
     return f"{stage}{pass_}{microbatch}"
 
 
+def compute_name_head(stage: int, pass_: Pass | str) -> str:
+    """A compute name without its micro-batch: every compute name is its head followed by the
+    micro-batch's digits, so a loop naming every task of a plan can append them itself."""
+    return f"{stage}{pass_}"
+
+
 def compute_names(stage: int, pass_: Pass | str, microbatches: int) -> list[str]:
     """The names of ``stage``'s ``pass_`` for micro-batches 0, 1, ..., ``microbatches`` − 1: what
     checks of 100k-task plans build, at a fraction of the cost of one name at a time."""
-    head = f"{stage}{pass_}"
+    head = compute_name_head(stage, pass_)
     return [head + str(m) for m in range(microbatches)]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from opplan.actions import compute_names, transfer_name
+from opplan.actions import compute_name_head, transfer_name
 from opplan.errors import OpplanError
 from opplan.problem import Problem
 
@@ -64,8 +64,7 @@ def build_task_graph(problem: Problem, backward: str = "split") -> TaskGraph:
     names = [d.name for d in problem.devices]
     stages = problem.stages
     grad_pass = "B" if backward == "split" else "BW"
-    # per stage, the (pass, duration, alloc, release, names by micro-batch) of its compute tasks,
-    # in a fixed order
+    # per stage, the (pass, duration, alloc, release, name head) of its compute tasks, in a fixed order
     templates = []
     for s, st in enumerate(stages):
         rows = [("F", st.forward, st.activation_bytes, 0.0)]
@@ -73,13 +72,14 @@ def build_task_graph(problem: Problem, backward: str = "split") -> TaskGraph:
             rows += [("B", st.input_grad, 0.0, 0.0), ("W", st.weight_grad, 0.0, st.activation_bytes)]
         else:
             rows += [("BW", st.input_grad + st.weight_grad, 0.0, st.activation_bytes)]
-        templates.append([(*row, compute_names(s, row[0], problem.microbatches)) for row in rows])
+        templates.append([(*row, compute_name_head(s, row[0])) for row in rows])
     keys, resource, device, duration, stage_of, pass_of, mb_of, alloc, release = ([] for _ in range(9))
     for m in range(problem.microbatches):
+        digits = str(m)   # names made in key order: the index below reads them in that order, fast
         for s, st in enumerate(stages):
             dev = st.device
-            for p, dur, al, rel, task_names in templates[s]:
-                keys.append(task_names[m])
+            for p, dur, al, rel, head in templates[s]:
+                keys.append(head + digits)
                 resource.append(names[dev])
                 device.append(dev)
                 duration.append(dur)

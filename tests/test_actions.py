@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 
 from opplan import baselines
-from opplan.actions import (Block, ComputeTask, Pass, TransferTask, compute_name, compute_names, entry_names,
-                            is_transfer_name, parse_entry, parse_task, transfer_name)
+from opplan.actions import (Block, ComputeTask, Pass, TransferTask, compute_name, compute_name_head, compute_names,
+                            entry_names, is_transfer_name, parse_entry, parse_task, transfer_name)
 from opplan.errors import OpplanError
 from opplan.io.pytorch_csv import action_to_torch
 from opplan.problem import uniform_problem
@@ -50,6 +50,7 @@ def test_fast_names_match_the_records():
     assert compute_name(3, BW, 9) == "3BW9"
     assert transfer_name(1, 2, B, 5) == str(TransferTask(1, 2, B, 5)) == "1>2B5"
     assert compute_names(3, BW, 12) == [str(ComputeTask(3, BW, m)) for m in range(12)]
+    assert compute_name_head(3, BW) + "7" == str(ComputeTask(3, BW, 7))
 
 
 def test_records_take_pass_letters_and_stay_frozen():
