@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 from typing import Iterable, Sequence
 
+from opplan.actions import ComputeTask, Pass, compute_names
 from opplan.outputs import Metrics
 from opplan.problem import Problem
 from opplan.schedule import TimedTask
-from opplan.tasks import COMPUTE_RE, build_task_graph
+from opplan.tasks import build_task_graph
 
 
 def device_busy(problem: Problem, tasks: Iterable[TimedTask]) -> list[float]:
@@ -33,19 +34,22 @@ def device_busy(problem: Problem, tasks: Iterable[TimedTask]) -> list[float]:
 def memory_events(problem: Problem, tasks: Iterable[TimedTask]) -> list[list[tuple[float, float]]]:
     """Per device, (time, change in activation bytes): +bytes at a forward's start, −bytes at the
     end of the weight-gradient (or full backward) that frees it. Releases sort before allocations."""
+    # task name -> (device, change, at its end): every forward and every pass that frees what it
+    # stored, named by the codec; one lookup per task is cheaper than parsing every name
+    effects: dict[str, tuple[int, float, bool]] = {}
+    for s, stage in enumerate(problem.stages):
+        if stage.activation_bytes == 0:
+            continue
+        for pass_ in (Pass.FORWARD, Pass.WEIGHT_GRAD, Pass.FULL_BACKWARD):
+            frees = pass_.frees_activations
+            effect = (stage.device, -stage.activation_bytes if frees else stage.activation_bytes, frees)
+            effects.update(dict.fromkeys(compute_names(s, pass_, problem.microbatches), effect))
     events: list[list[tuple[float, float]]] = [[] for _ in range(problem.num_devices)]
     for t in tasks:
-        m = COMPUTE_RE.match(t.task)
-        if not m:
-            continue
-        stage = problem.stages[int(m.group(1))]
-        nbytes = stage.activation_bytes
-        if nbytes == 0:
-            continue
-        if m.group(2) == "F":
-            events[stage.device].append((t.start, nbytes))
-        elif m.group(2) in ("W", "BW"):
-            events[stage.device].append((t.end, -nbytes))
+        effect = effects.get(t.task)
+        if effect is not None:
+            device, delta, at_end = effect
+            events[device].append((t.end if at_end else t.start, delta))
     for e in events:
         e.sort()
     return events
@@ -120,7 +124,7 @@ def lower_bound(problem: Problem) -> dict[str, float]:
             continue
         work = sum(s_.forward + s_.input_grad + s_.weight_grad for s_ in (problem.stages[s] for s in stages))
         load = work * problem.microbatches * shrink
-        keys = [f"{s}{p}0" for s in stages for p in ("F", "B", "W")]
+        keys = [str(ComputeTask(s, p, 0)) for s in stages for p in (Pass.FORWARD, Pass.INPUT_GRAD, Pass.WEIGHT_GRAD)]
         first = min(head[k] for k in keys)
         last = min(tail[k] for k in keys)
         best_device = max(best_device, first + load + last)

@@ -1,6 +1,6 @@
 """Orders (what each resource runs, in sequence) and plans (timed tasks + metrics + provenance).
 
-An order entry is a task name (see ``tasks.py``) or a group run as one block on one resource:
+An order entry is a task name (see ``actions.py``) or a group run as one block on one resource:
 ``(0F7;7BW3)`` runs a forward and a full backward overlapped (DualPipe's F&B), and in split mode
 ``2BW0`` is shorthand for the group ``(2B0;2W0)``. All members of a group start and end together.
 """
@@ -11,43 +11,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
+from opplan.actions import Entry, entry_names, is_transfer_name
 from opplan.errors import OpplanError, read_user_file
 from opplan.outputs import Metrics, Provenance, Violation
 from opplan.problem import Problem
-from opplan.tasks import COMPUTE_RE
 
 PLAN_FORMAT = "opplan-plan/1"
 
 
-def parse_entry(entry: str, backward: str = "split") -> tuple[str, ...]:
-    """The task names an order entry stands for (one, or the members of a group)."""
-    entry = entry.strip()
-    if entry.startswith("(") and entry.endswith(")"):
-        members: list[str] = []
-        for part in entry[1:-1].split(";"):
-            members.extend(parse_entry(part, backward))
-        if not members:
-            raise OpplanError(f"empty group {entry!r} in order")
-        return tuple(members)
-    if not entry:
-        raise OpplanError("empty entry in order")
-    m = COMPUTE_RE.match(entry)
-    if m and m.group(2) == "BW" and backward == "split":
-        return (f"{m.group(1)}B{m.group(3)}", f"{m.group(1)}W{m.group(3)}")
-    return (entry,)
+def parse_entry(entry: str | Entry, backward: str = "split") -> tuple[str, ...]:
+    """The task names an order entry stands for (one, or the members of a group); in split mode a
+    full backward stands for its input and weight gradients."""
+    return entry_names(entry, split_backward=backward == "split")
 
 
 @dataclass(frozen=True)
 class Order:
     """Per resource, the sequence of entries it runs. Links left out are served first come, first served."""
 
-    sequences: Mapping[str, tuple[str, ...]]
+    sequences: Mapping[str, tuple[str, ...]]   # entries may be given as records; they are kept as text
     backward: str = "split"
 
     def __post_init__(self) -> None:
         if self.backward not in ("split", "full"):
             raise OpplanError(f"backward must be 'split' or 'full', got {self.backward!r}")
-        object.__setattr__(self, "sequences", {str(r): tuple(seq) for r, seq in self.sequences.items()})
+        object.__setattr__(self, "sequences", {str(r): tuple(map(str, seq)) for r, seq in self.sequences.items()})
 
     def slots(self, resource: str) -> list[tuple[str, ...]]:
         return [parse_entry(e, self.backward) for e in self.sequences.get(resource, ())]
@@ -86,6 +74,10 @@ class TimedTask(NamedTuple):
     start: float
     end: float
     group: int = -1
+
+    @property
+    def is_transfer(self) -> bool:
+        return is_transfer_name(self.task)
 
 
 @dataclass
@@ -170,8 +162,10 @@ def load_plan(path: str | Path) -> Plan:
     return Plan.from_dict(data, str(path))
 
 
-def order_from_lists(problem: Problem, per_device: Iterable[Iterable[str]], backward: str = "split") -> Order:
-    """An order from per-device action lists (device index → entries), the baselines' output."""
+def order_from_lists(problem: Problem, per_device: Iterable[Iterable[str | Entry]],
+                     backward: str = "split") -> Order:
+    """An order from per-device action lists (device index → entries as text or records), the
+    baselines' output."""
     lists = list(per_device)
     if len(lists) != problem.num_devices:
         raise OpplanError(f"order has {len(lists)} device lists, problem has {problem.num_devices} devices")

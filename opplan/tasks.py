@@ -1,33 +1,17 @@
 """Expansion of a problem into the task graph: stages × passes × micro-batches, plus transfers.
 
-Task names use a compact notation that parses back:
-  ``2F0``   stage 2, forward, micro-batch 0        ``2B0`` input-gradient   ``2W0`` weight-gradient
-  ``2BW0``  full backward (only when ``backward="full"``)
-  ``1>2F0`` the forward activation of micro-batch 0 sent from stage 1 to stage 2
-  ``2>1B0`` the gradient of micro-batch 0 sent back from stage 2 to stage 1
+Tasks are keyed by their names, ``2F0``, ``2B0``, ``2W0`` (or ``2BW0`` when ``backward="full"``),
+and ``1>2F0``, ``2>1B0`` for transfers; the notation and its records are in ``actions.py``.
 A transfer task exists only when its two stages sit on different devices and moving the tensor
 takes time; it runs on the directed link's own resource, so it overlaps computation.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from opplan.actions import compute_name_head, transfer_name
 from opplan.errors import OpplanError
 from opplan.problem import Problem
-
-COMPUTE_RE = re.compile(r"^(\d+)(F|BW|B|W)(\d+)$")
-TRANSFER_RE = re.compile(r"^(\d+)>(\d+)(F|B)(\d+)$")
-FORWARD_PASSES = ("F",)
-BACKWARD_PASSES = ("B", "W", "BW")
-
-
-def compute_key(stage: int, pass_: str, mb: int) -> str:
-    return f"{stage}{pass_}{mb}"
-
-
-def transfer_key(src: int, dst: int, pass_: str, mb: int) -> str:
-    return f"{src}>{dst}{pass_}{mb}"
 
 
 def link_resource(problem: Problem, src_device: int, dst_device: int) -> str:
@@ -80,21 +64,22 @@ def build_task_graph(problem: Problem, backward: str = "split") -> TaskGraph:
     names = [d.name for d in problem.devices]
     stages = problem.stages
     grad_pass = "B" if backward == "split" else "BW"
-    # per stage, the (pass, duration, alloc, release) of its compute tasks, in a fixed order
+    # per stage, the (pass, duration, alloc, release, name head) of its compute tasks, in a fixed order
     templates = []
-    for st in stages:
+    for s, st in enumerate(stages):
         rows = [("F", st.forward, st.activation_bytes, 0.0)]
         if backward == "split":
             rows += [("B", st.input_grad, 0.0, 0.0), ("W", st.weight_grad, 0.0, st.activation_bytes)]
         else:
             rows += [("BW", st.input_grad + st.weight_grad, 0.0, st.activation_bytes)]
-        templates.append(rows)
+        templates.append([(*row, compute_name_head(s, row[0])) for row in rows])
     keys, resource, device, duration, stage_of, pass_of, mb_of, alloc, release = ([] for _ in range(9))
     for m in range(problem.microbatches):
+        digits = str(m)   # names made in key order: the index below reads them in that order, fast
         for s, st in enumerate(stages):
             dev = st.device
-            for p, dur, al, rel in templates[s]:
-                keys.append(f"{s}{p}{m}")
+            for p, dur, al, rel, head in templates[s]:
+                keys.append(head + digits)
                 resource.append(names[dev])
                 device.append(dev)
                 duration.append(dur)
@@ -125,9 +110,9 @@ def build_task_graph(problem: Problem, backward: str = "split") -> TaskGraph:
             b_src, b_dst = f_src + g_off, f_dst + g_off
             if src_dev != dst_dev and e.transfer_ms > 0:
                 for key, src_stage, res, dev, before, after in (
-                        (transfer_key(e.src, e.dst, "F", m), e.src, link_resource(problem, src_dev, dst_dev), src_dev,
+                        (transfer_name(e.src, e.dst, "F", m), e.src, link_resource(problem, src_dev, dst_dev), src_dev,
                          f_src, f_dst),
-                        (transfer_key(e.dst, e.src, "B", m), e.dst, link_resource(problem, dst_dev, src_dev), dst_dev,
+                        (transfer_name(e.dst, e.src, "B", m), e.dst, link_resource(problem, dst_dev, src_dev), dst_dev,
                          b_dst, b_src)):
                     i = len(keys)
                     keys.append(key)

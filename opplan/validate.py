@@ -1,5 +1,6 @@
 """The independent checker. It re-derives every requirement from the problem itself (not from the
-task graph or the simulator), so a bug in a producer cannot hide behind a shared helper.
+task graph or the simulator), so a bug in a producer cannot hide behind a shared helper. The one
+thing it shares is the task-name notation (``actions.py``), which plans are written in.
 
 Rules:
   1 every task exactly once          5 tasks run where their stage is placed (links for transfers)
@@ -12,9 +13,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from opplan.actions import ComputeTask, Pass, compute_name, compute_names, parse_task, transfer_name
 from opplan.outputs import RULES, Violation
 from opplan.schedule import Plan, TimedTask
-from opplan.tasks import COMPUTE_RE
 
 __all__ = ["RULES", "Violation", "validate"]
 
@@ -28,15 +29,15 @@ def _expected_tasks(plan: Plan) -> dict[str, tuple[str, float, str]]:
     for m in range(p.microbatches):
         for s, st in enumerate(p.stages):
             dev = names[st.device]
-            out[f"{s}F{m}"] = (dev, st.forward, "F")
+            out[compute_name(s, "F", m)] = (dev, st.forward, "F")
             for g in grads:
-                out[f"{s}{g}{m}"] = (dev, {"B": st.input_grad, "W": st.weight_grad,
-                                           "BW": st.input_grad + st.weight_grad}[g], g)
+                out[compute_name(s, g, m)] = (dev, {"B": st.input_grad, "W": st.weight_grad,
+                                                    "BW": st.input_grad + st.weight_grad}[g], g)
         for e in p.edges:
             a, b = p.stages[e.src].device, p.stages[e.dst].device
             if a != b and e.transfer_ms > 0:
-                out[f"{e.src}>{e.dst}F{m}"] = (f"{names[a]}->{names[b]}", e.transfer_ms, "T")
-                out[f"{e.dst}>{e.src}B{m}"] = (f"{names[b]}->{names[a]}", e.transfer_ms, "T")
+                out[transfer_name(e.src, e.dst, "F", m)] = (f"{names[a]}->{names[b]}", e.transfer_ms, "T")
+                out[transfer_name(e.dst, e.src, "B", m)] = (f"{names[b]}->{names[a]}", e.transfer_ms, "T")
     return out
 
 
@@ -103,8 +104,9 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
         if a is None or b is None:
             return
         if a.group >= 0 and a.group == b.group:
-            x, y = COMPUTE_RE.match(before), COMPUTE_RE.match(after)
-            if not (x and y and x.group(2) == "B" and y.group(2) == "W" and x.group(1, 3) == y.group(1, 3)):
+            x = parse_task(before)   # a name of an expected task; only sB m may share a block with sW m
+            if not (isinstance(x, ComputeTask) and x.pass_ is Pass.INPUT_GRAD
+                    and after == compute_name(x.stage, Pass.WEIGHT_GRAD, x.microbatch)):
                 report(8, f"block puts {after} together with {before}, which it depends on", (before, after))
             return
         if b.start < a.end - eps:
@@ -121,16 +123,16 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
 
     grad = "B" if plan.order.backward == "split" else "BW"
     mbs = range(problem.microbatches)
-    names_of = {(s, k): [f"{s}{k}{m}" for m in mbs] for s in range(problem.num_stages)
+    names_of = {(s, k): compute_names(s, k, problem.microbatches) for s in range(problem.num_stages)
                 for k in (("F", "B", "W") if grad == "B" else ("F", "BW"))}
     for s in range(problem.num_stages):
         check_pairs(names_of[(s, "F")], names_of[(s, grad)])
         if grad == "B":
             check_pairs(names_of[(s, "B")], names_of[(s, "W")])
     for e in problem.edges:
-        if f"{e.src}>{e.dst}F0" in expected:
-            fwd = [f"{e.src}>{e.dst}F{m}" for m in mbs]
-            bwd = [f"{e.dst}>{e.src}B{m}" for m in mbs]
+        if transfer_name(e.src, e.dst, "F", 0) in expected:
+            fwd = [transfer_name(e.src, e.dst, "F", m) for m in mbs]
+            bwd = [transfer_name(e.dst, e.src, "B", m) for m in mbs]
             check_pairs(names_of[(e.src, "F")], fwd)
             check_pairs(fwd, names_of[(e.dst, "F")])
             check_pairs(names_of[(e.dst, grad)], bwd)

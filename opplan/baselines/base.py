@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
+from opplan.actions import ComputeTask, Pass
 from opplan.cluster import Cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
@@ -89,12 +90,12 @@ class WeightQueue:
     """Deferred weight-gradient passes, run oldest first (DualPipe's WeightGradStore)."""
 
     def __init__(self) -> None:
-        self._items: list[str] = []
+        self._items: list[ComputeTask] = []
 
     def push(self, stage: int, mb: int) -> None:
-        self._items.append(f"{stage}W{mb}")
+        self._items.append(ComputeTask(stage, Pass.WEIGHT_GRAD, mb))
 
-    def pop(self) -> str | None:
+    def pop(self) -> ComputeTask | None:
         return self._items.pop(0) if self._items else None
 
     def __len__(self) -> int:

@@ -30,12 +30,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from opplan.actions import Block, ComputeTask, Pass
 from opplan.baselines.base import Baseline, WeightQueue
 from opplan.errors import OpplanError
 from opplan.layout import MIRRORED
 
 
-def eight_phases(num_ranks: int, rank: int, num_chunks: int, near_stage: int, far_stage: int) -> list[str]:
+def eight_phases(num_ranks: int, rank: int, num_chunks: int, near_stage: int,
+                 far_stage: int) -> list[ComputeTask | Block]:
     """The per-rank action list of DualPipe's ``step`` (and PyTorch's ScheduleDualPipeV).
 
     ``num_ranks``/``rank``/``num_chunks`` are in the generator's own terms: for DualPipe the half
@@ -45,29 +47,29 @@ def eight_phases(num_ranks: int, rank: int, num_chunks: int, near_stage: int, fa
     next_f: dict[int, int] = defaultdict(int)
     next_b: dict[int, int] = defaultdict(int)
     weights = WeightQueue()
-    ops: list[str] = []
+    ops: list[ComputeTask | Block] = []
 
-    def forward(phase: int) -> str:
+    def forward(phase: int) -> ComputeTask:
         s = stage[phase]
         next_f[s] += 1
-        return f"{s}F{next_f[s] - 1}"
+        return ComputeTask(s, Pass.FORWARD, next_f[s] - 1)
 
-    def backward(phase: int, zero_bubble: bool = False) -> str:
+    def backward(phase: int, zero_bubble: bool = False) -> ComputeTask:
         """Full backward, or the input gradient alone with its W queued (zero bubble)."""
         s = stage[phase]
         next_b[s] += 1
         if zero_bubble:
             weights.push(s, next_b[s] - 1)
-            return f"{s}B{next_b[s] - 1}"
-        return f"{s}BW{next_b[s] - 1}"
+            return ComputeTask(s, Pass.INPUT_GRAD, next_b[s] - 1)
+        return ComputeTask(s, Pass.FULL_BACKWARD, next_b[s] - 1)
 
     def weight() -> None:
         w = weights.pop()
         if w is not None:
             ops.append(w)
 
-    def overlapped(f_phase: int, b_phase: int) -> str:
-        return f"({forward(f_phase)};{backward(b_phase)})"
+    def overlapped(f_phase: int, b_phase: int) -> Block:
+        return Block((forward(f_phase), backward(b_phase)))
 
     # Phase 1: nF0, forwards on the near chunk
     ops += [forward(0) for _ in range(2 * (num_ranks - rank - 1))]
@@ -133,5 +135,6 @@ class DualPipe(Baseline):
         for rank in range(devices):
             forward_stage, reverse_stage = rank, 2 * devices - 1 - rank
             near, far = (forward_stage, reverse_stage) if rank < devices // 2 else (reverse_stage, forward_stage)
-            orders.append(eight_phases(devices // 2, min(rank, devices - 1 - rank), microbatches // 2, near, far))
+            ops = eight_phases(devices // 2, min(rank, devices - 1 - rank), microbatches // 2, near, far)
+            orders.append([str(op) for op in ops])
         return orders

@@ -18,6 +18,7 @@ reference CSV for 4 devices and 10 micro-batches action for action.
 """
 from __future__ import annotations
 
+from opplan.actions import Block, ComputeTask
 from opplan.baselines.base import Baseline
 from opplan.baselines.dualpipe import eight_phases
 from opplan.errors import OpplanError
@@ -40,8 +41,8 @@ class DualPipeV(Baseline):
 
     def lists(self, devices: int, microbatches: int) -> list[list[str]]:
         self.check(devices, microbatches)
-        return [self._rank(devices, microbatches, rank) for rank in range(devices)]
+        return [[str(op) for op in self._rank(devices, microbatches, rank)] for rank in range(devices)]
 
     @staticmethod
-    def _rank(devices: int, microbatches: int, rank: int) -> list[str]:
+    def _rank(devices: int, microbatches: int, rank: int) -> list[ComputeTask | Block]:
         return eight_phases(devices, rank, microbatches, rank, 2 * devices - 1 - rank)

@@ -6,6 +6,7 @@ Bubble (P-1)(F+B+W) on every device; all M micro-batches are in flight at the tu
 """
 from __future__ import annotations
 
+from opplan.actions import ComputeTask, Pass
 from opplan.baselines.base import Baseline
 
 
@@ -19,10 +20,10 @@ class GPipe(Baseline):
         self.check(devices, microbatches)
         orders = []
         for rank in range(devices):
-            ops: list[str] = []
+            ops: list[ComputeTask] = []
             # Phase 1: all forwards (fill)
-            ops += [f"{rank}F{m}" for m in range(microbatches)]
+            ops += [ComputeTask(rank, Pass.FORWARD, m) for m in range(microbatches)]
             # Phase 2: all full backwards, in micro-batch order (drain)
-            ops += [f"{rank}BW{m}" for m in range(microbatches)]
-            orders.append(ops)
+            ops += [ComputeTask(rank, Pass.FULL_BACKWARD, m) for m in range(microbatches)]
+            orders.append([str(op) for op in ops])
         return orders

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from opplan.actions import ComputeTask, Pass
 from opplan.baselines.base import Baseline
 from opplan.errors import OpplanError
 from opplan.layout import interleaved
@@ -62,17 +63,17 @@ class Interleaved1F1B(Baseline):
             next_f: dict[int, int] = defaultdict(int)
             next_b: dict[int, int] = defaultdict(int)
 
-            def forward(step: int) -> str:
+            def forward(step: int) -> ComputeTask:
                 s = forward_stage(step)
                 next_f[s] += 1
-                return f"{s}F{next_f[s] - 1}"
+                return ComputeTask(s, Pass.FORWARD, next_f[s] - 1)
 
-            def backward(step: int) -> str:
+            def backward(step: int) -> ComputeTask:
                 s = backward_stage(step)
                 next_b[s] += 1
-                return f"{s}BW{next_b[s] - 1}"
+                return ComputeTask(s, Pass.FULL_BACKWARD, next_b[s] - 1)
 
-            ops: list[str] = []
+            ops: list[ComputeTask] = []
             # Phase 1: warm-up forwards, depth first over the local chunks
             ops += [forward(step) for step in range(warmup)]
             # Phase 2: steady state, one forward and one full backward
@@ -80,5 +81,5 @@ class Interleaved1F1B(Baseline):
                 ops += [forward(step), backward(step)]
             # Phase 3: cool-down, the remaining full backwards
             ops += [backward(step) for step in range(total, total + warmup)]
-            orders.append(ops)
+            orders.append([str(op) for op in ops])
         return orders

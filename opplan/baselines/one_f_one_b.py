@@ -7,6 +7,7 @@ Bubble (P-1)(F+B+W) on every device, like GPipe, but device r holds at most P-r 
 """
 from __future__ import annotations
 
+from opplan.actions import ComputeTask, Pass
 from opplan.baselines.base import Baseline
 
 
@@ -21,13 +22,13 @@ class OneFOneB(Baseline):
         orders = []
         for rank in range(devices):
             warmup = min(devices - 1 - rank, microbatches)
-            ops: list[str] = []
+            ops: list[ComputeTask] = []
             # Phase 1: warm-up forwards
-            ops += [f"{rank}F{m}" for m in range(warmup)]
+            ops += [ComputeTask(rank, Pass.FORWARD, m) for m in range(warmup)]
             # Phase 2: steady state, one forward then the oldest full backward
             for k in range(microbatches - warmup):
-                ops += [f"{rank}F{warmup + k}", f"{rank}BW{k}"]
+                ops += [ComputeTask(rank, Pass.FORWARD, warmup + k), ComputeTask(rank, Pass.FULL_BACKWARD, k)]
             # Phase 3: cool-down, the remaining full backwards
-            ops += [f"{rank}BW{m}" for m in range(microbatches - warmup, microbatches)]
-            orders.append(ops)
+            ops += [ComputeTask(rank, Pass.FULL_BACKWARD, m) for m in range(microbatches - warmup, microbatches)]
+            orders.append([str(op) for op in ops])
         return orders

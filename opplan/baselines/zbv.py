@@ -16,6 +16,7 @@ next iteration's warm-up fills the end — within one iteration see docs/baselin
 """
 from __future__ import annotations
 
+from opplan.actions import ComputeTask, Pass
 from opplan.baselines.base import Baseline
 from opplan.layout import V_SHAPE
 
@@ -29,58 +30,59 @@ class ZBV(Baseline):
 
     def lists(self, devices: int, microbatches: int) -> list[list[str]]:
         self.check(devices, microbatches)
-        return [self._rank(devices, microbatches, rank) for rank in range(devices)]
+        return [[str(op) for op in self._rank(devices, microbatches, rank)] for rank in range(devices)]
 
     @staticmethod
-    def _rank(devices: int, microbatches: int, rank: int) -> list[str]:
+    def _rank(devices: int, microbatches: int, rank: int) -> list[ComputeTask]:
         # Generate as if there were at least 2P-1 micro-batches, then drop the extra ones
         # (PyTorch does the same: the pattern needs that many to fill the V).
         n = max(2 * devices - 1, microbatches)
         down, up = rank, 2 * devices - 1 - rank
         count = {"F0": 0, "F1": 0, "B0": 0, "B1": 0}
-        ops: list[tuple[int, str, int]] = []
+        F, B, W = Pass.FORWARD, Pass.INPUT_GRAD, Pass.WEIGHT_GRAD
+        ops: list[ComputeTask] = []
 
-        def act(stage: int, kind: str, key: str | None = None, mb: int | None = None) -> None:
+        def act(stage: int, kind: Pass, key: str | None = None, mb: int | None = None) -> None:
             if mb is None:
                 mb = count[key]
                 count[key] += 1
-            ops.append((stage, kind, mb))
+            ops.append(ComputeTask(stage, kind, mb))
 
         # Phase 1: forwards on the down chunk
         for _ in range(2 * (devices - rank) - 1):
-            act(down, "F", "F0")
+            act(down, F, "F0")
         # Phase 2: alternate up and down forwards
         for _ in range(rank):
-            act(up, "F", "F1")
-            act(down, "F", "F0")
+            act(up, F, "F1")
+            act(down, F, "F0")
         # Phase 3: up chunk forward, input grad, weight grad at once
         for _ in range(devices - rank):
             mb = count["B1"]
-            act(up, "F", "F1")
-            act(up, "B", "B1")
-            act(up, "W", mb=mb)
+            act(up, F, "F1")
+            act(up, B, "B1")
+            act(up, W, mb=mb)
         # Phase 4: steady state on both chunks
         while count["F1"] < count["F0"] or count["F0"] < n:
             if count["F0"] < n:
-                act(down, "F", "F0")
+                act(down, F, "F0")
             mb = count["B0"]
-            act(down, "B", "B0")
-            act(down, "W", mb=mb)
-            act(up, "F", "F1")
+            act(down, B, "B0")
+            act(down, W, mb=mb)
+            act(up, F, "F1")
             mb = count["B1"]
-            act(up, "B", "B1")
-            act(up, "W", mb=mb)
+            act(up, B, "B1")
+            act(up, W, mb=mb)
         # Phase 5: drain, input gradients of both chunks
         w0, w1 = count["B0"], count["B1"]
         for _ in range(rank):
-            act(down, "B", "B0")
-            act(up, "B", "B1")
+            act(down, B, "B0")
+            act(up, B, "B1")
         # Phase 6: drain the down chunk, each B with the oldest pending W
         for _ in range(devices - rank):
-            act(down, "B", "B0")
-            act(down, "W", mb=w0)
+            act(down, B, "B0")
+            act(down, W, mb=w0)
             w0 += 1
         # Phase 7: the remaining weight gradients, up chunk first
-        ops += [(up, "W", m) for m in range(w1, count["B1"])]
-        ops += [(down, "W", m) for m in range(w0, count["B0"])]
-        return [f"{stage}{kind}{mb}" for stage, kind, mb in ops if mb < microbatches]
+        ops += [ComputeTask(up, W, m) for m in range(w1, count["B1"])]
+        ops += [ComputeTask(down, W, m) for m in range(w0, count["B0"])]
+        return [op for op in ops if op.microbatch < microbatches]

@@ -29,6 +29,7 @@ figure, floored by the wait for the first input.
 """
 from __future__ import annotations
 
+from opplan.actions import ComputeTask, Pass
 from opplan.baselines.base import Baseline
 
 
@@ -45,29 +46,29 @@ class ZBH1(Baseline):
             warmup = min(devices - 1 - rank, microbatches)
             deferred = rank                      # W's held back to fill the drain
             next_w = 0
-            ops: list[str] = []
+            ops: list[ComputeTask] = []
 
-            def oldest_w() -> str:
+            def oldest_w() -> ComputeTask:
                 nonlocal next_w
                 next_w += 1
-                return f"{rank}W{next_w - 1}"
+                return ComputeTask(rank, Pass.WEIGHT_GRAD, next_w - 1)
 
             # Phase 1: warm-up forwards (as 1F1B)
-            ops += [f"{rank}F{m}" for m in range(warmup)]
+            ops += [ComputeTask(rank, Pass.FORWARD, m) for m in range(warmup)]
             # Phase 2: steady state F, B — and W once `deferred` of them are held back
             for k in range(microbatches - warmup):
-                ops += [f"{rank}F{warmup + k}", f"{rank}B{k}"]
+                ops += [ComputeTask(rank, Pass.FORWARD, warmup + k), ComputeTask(rank, Pass.INPUT_GRAD, k)]
                 if k >= deferred:
                     ops.append(oldest_w())
             # Phase 3: drain, B of the remaining micro-batches, each followed by a deferred W
             for k in range(microbatches - warmup, microbatches):
-                ops.append(f"{rank}B{k}")
+                ops.append(ComputeTask(rank, Pass.INPUT_GRAD, k))
                 if k >= deferred:
                     ops.append(oldest_w())
             # Phase 4: the W's still held back
             while next_w < microbatches:
                 ops.append(oldest_w())
-            orders.append(ops)
+            orders.append([str(op) for op in ops])
         return orders
 
 
@@ -86,26 +87,26 @@ class ZBH2(Baseline):
             # W's rank r keeps back for the tail: 2r of them, which tops its memory up to 2P-1
             reserve = min(2 * rank, steady)
             next_b = next_w = 0
-            ops: list[str] = []
+            ops: list[ComputeTask] = []
 
-            def b() -> str:
+            def b() -> ComputeTask:
                 nonlocal next_b
                 next_b += 1
-                return f"{rank}B{next_b - 1}"
+                return ComputeTask(rank, Pass.INPUT_GRAD, next_b - 1)
 
-            def w() -> str:
+            def w() -> ComputeTask:
                 nonlocal next_w
                 next_w += 1
-                return f"{rank}W{next_w - 1}"
+                return ComputeTask(rank, Pass.WEIGHT_GRAD, next_w - 1)
 
             # Phase 1: warm-up, forwards until the first input gradient can arrive
-            ops += [f"{rank}F{m}" for m in range(warmup)]
+            ops += [ComputeTask(rank, Pass.FORWARD, m) for m in range(warmup)]
             # Phase 2: steady state B, W, F; the last `reserve` cycles skip their W
             for k in range(steady):
                 ops.append(b())
                 if k < steady - reserve:
                     ops.append(w())
-                ops.append(f"{rank}F{warmup + k}")
+                ops.append(ComputeTask(rank, Pass.FORWARD, warmup + k))
             # Phase 3: drain, each B followed by a W while more than `reserve` W's are pending
             while next_b < microbatches:
                 ops.append(b())
@@ -114,5 +115,5 @@ class ZBH2(Baseline):
             # Phase 4: the parallelogram tail, the reserved W's
             while next_w < microbatches:
                 ops.append(w())
-            orders.append(ops)
+            orders.append([str(op) for op in ops])
         return orders

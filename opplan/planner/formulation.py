@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from opplan.actions import ComputeTask, Pass
 from opplan.planner.bounds import Arcs, memory_room
 from opplan.planner.linear import LinearModel
 from opplan.problem import Problem
@@ -182,5 +183,5 @@ def order_from_grid_starts(problem: Problem, arcs: Arcs, starts: list[int]) -> O
     seqs = {}
     for d, dev in enumerate(problem.devices):
         entries = sorted(per_device.get(d, []))
-        seqs[dev.name] = tuple(f"{arcs.tasks[j][1]}{arcs.tasks[j][0]}{arcs.tasks[j][2]}" for *_, j in entries)
+        seqs[dev.name] = tuple(ComputeTask(s, Pass(k), m) for k, s, m in (arcs.tasks[j] for *_, j in entries))
     return Order(seqs, "split")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from opplan.actions import ComputeTask, Pass, compute_name
 from opplan.problem import Problem
 from opplan.schedule import Order
 from opplan.tasks import build_task_graph
@@ -83,7 +84,8 @@ def list_schedule(problem: Problem, rule: str = "backward-first") -> Order | Non
                     if need > room[d] * (1 + 1e-12) + 1e-12:
                         continue
                 start = max(free_at[d], ready_time[i])
-                key = priority(tg.pass_[i], tg.mb[i], tg.stage[i], tail.get(f"{tg.stage[i]}{tg.pass_[i]}0", 0.0))
+                as_mb0 = compute_name(tg.stage[i], tg.pass_[i], 0)   # tails are the same for every micro-batch
+                key = priority(tg.pass_[i], tg.mb[i], tg.stage[i], tail.get(as_mb0, 0.0))
                 if start < best_start - 1e-12 or (abs(start - best_start) <= 1e-12 and key < best_key):
                     best_dev, best_start, best_task, best_key = d, start, i, key
         if best_task < 0:
@@ -109,12 +111,13 @@ def sequential_order(problem: Problem) -> Order:
     """One micro-batch at a time through the whole model: slow, but feasible whenever one
     micro-batch's activations fit, so it proves a cap is achievable."""
     topo = _stage_topological_order(problem)
-    seqs: dict[str, list[str]] = {d.name: [] for d in problem.devices}
+    seqs: dict[str, list[ComputeTask]] = {d.name: [] for d in problem.devices}
     for m in range(problem.microbatches):
         for s in topo:
-            seqs[problem.devices[problem.stages[s].device].name].append(f"{s}F{m}")
+            seqs[problem.devices[problem.stages[s].device].name].append(ComputeTask(s, Pass.FORWARD, m))
         for s in reversed(topo):
-            seqs[problem.devices[problem.stages[s].device].name] += [f"{s}B{m}", f"{s}W{m}"]
+            seqs[problem.devices[problem.stages[s].device].name] += [ComputeTask(s, Pass.INPUT_GRAD, m),
+                                                                     ComputeTask(s, Pass.WEIGHT_GRAD, m)]
     return Order({k: tuple(v) for k, v in seqs.items()}, "split")
 
 

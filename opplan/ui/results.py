@@ -127,4 +127,4 @@ def over_cap_names(plans: dict[str, Plan]) -> list[str]:
 
 def has_links(plans: Iterable[Plan]) -> bool:
     """True when any plan has transfers on links (model graphs)."""
-    return any(">" in t.task for p in plans for t in p.tasks)
+    return any(t.is_transfer for p in plans for t in p.tasks)

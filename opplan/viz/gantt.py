@@ -12,8 +12,9 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from opplan.actions import ComputeTask, Pass, parse_task
+from opplan.errors import OpplanError
 from opplan.schedule import Plan, TimedTask
-from opplan.tasks import COMPUTE_RE, TRANSFER_RE
 
 # Colour-blind-safe (Tableau 10 subset); order is the legend order.
 PASS_COLORS: dict[str, str] = {
@@ -55,18 +56,18 @@ def _pretty_resource(resource: str) -> str:
 
 def _task_parts(plan: Plan, task: str) -> tuple[str, str, str]:
     """(pass, micro-batch, description naming the stage and its operators)."""
-    m = COMPUTE_RE.match(task)
-    if m:
-        stage = plan.problem.stages[int(m.group(1))]
+    try:
+        parsed = parse_task(task)
+    except OpplanError:   # not in the notation (a hand-edited plan file): draw it plainly
+        return "?", "", task
+    if isinstance(parsed, ComputeTask):
+        stage = plan.problem.stages[parsed.stage]
         ops = ", ".join(stage.operators[:4]) + (f", … (+{len(stage.operators) - 4})" if len(stage.operators) > 4 else "")
         desc = f"{task}: stage {stage.name}" + (f" [{ops}]" if ops and ops != stage.name else "")
-        return m.group(2), m.group(3), desc
-    t = TRANSFER_RE.match(task)
-    if t:
-        src, dst = plan.problem.stages[int(t.group(1))].name, plan.problem.stages[int(t.group(2))].name
-        kind = "activation" if t.group(3) == "F" else "gradient"
-        return "T", t.group(4), f"{task}: {kind} {src} → {dst}"
-    return "?", "", task
+        return parsed.pass_.value, str(parsed.microbatch), desc
+    src, dst = plan.problem.stages[parsed.src].name, plan.problem.stages[parsed.dst].name
+    kind = "activation" if parsed.pass_ is Pass.FORWARD else "gradient"
+    return "T", str(parsed.microbatch), f"{task}: {kind} {src} → {dst}"
 
 
 def _category(passes: Sequence[str]) -> str:
