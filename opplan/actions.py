@@ -19,9 +19,9 @@ without leading zeros, and only that canonical text is accepted, so
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Sequence
 
 from opplan.errors import OpplanError
 
@@ -132,10 +132,7 @@ class ComputeTask:
 
     @classmethod
     def parse(cls, text: str) -> ComputeTask:
-        task = parse_task(text)
-        if not isinstance(task, ComputeTask):
-            raise OpplanError(f"{_quoted(str(text))} is a transfer, not a compute task")
-        return task
+        return _parse_kind(text, cls, "a transfer, not a compute task")
 
     def halves(self) -> tuple[ComputeTask, ...]:
         """The tasks this one stands for when the backward is split: a full backward is its input
@@ -173,10 +170,15 @@ class TransferTask:
 
     @classmethod
     def parse(cls, text: str) -> TransferTask:
-        task = parse_task(text)
-        if not isinstance(task, TransferTask):
-            raise OpplanError(f"{_quoted(str(text))} is a compute task, not a transfer")
-        return task
+        return _parse_kind(text, cls, "a compute task, not a transfer")
+
+
+def _parse_kind(text: str, kind: type, mismatch: str):
+    """``parse_task`` narrowed to one record type; the other one is named in the error."""
+    task = parse_task(text)
+    if not isinstance(task, kind):
+        raise OpplanError(f"{_quoted(str(text))} is {mismatch}")
+    return task
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,7 @@ bubble of a device = makespan − its busy time; bubble ratio = 1 − Σ busy / 
 """
 from __future__ import annotations
 
-import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from opplan.actions import ComputeTask, Pass, compute_names
 from opplan.outputs import Metrics

@@ -7,9 +7,10 @@ An order entry is a task name (see ``actions.py``) or a group run as one block o
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from opplan.actions import Entry, entry_names, is_transfer_name
 from opplan.errors import OpplanError, read_user_file
@@ -44,7 +45,7 @@ class Order:
         return "\n".join(f"{r}: {' '.join(seq)}" for r, seq in self.sequences.items())
 
     @classmethod
-    def from_text(cls, text: str, backward: str = "split") -> "Order":
+    def from_text(cls, text: str, backward: str = "split") -> Order:
         seqs: dict[str, tuple[str, ...]] = {}
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip() or line.lstrip().startswith("#"):
@@ -59,7 +60,7 @@ class Order:
         return {"backward": self.backward, "sequences": {r: list(s) for r, s in self.sequences.items()}}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Order":
+    def from_dict(cls, data: Mapping[str, Any]) -> Order:
         try:
             return cls({r: tuple(s) for r, s in data["sequences"].items()}, data.get("backward", "split"))
         except (KeyError, AttributeError, TypeError) as error:
@@ -119,7 +120,7 @@ class Plan:
         }
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "plan") -> "Plan":
+    def from_dict(cls, data: Any, source: str = "plan") -> Plan:
         if not isinstance(data, Mapping):
             raise OpplanError(f"{source}: a plan must be a JSON object")
         if data.get("format") != PLAN_FORMAT:

@@ -89,28 +89,35 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
     ready = [0.0] * n_slots
     slot_start = [math.nan] * n_slots
     slot_end = [math.nan] * n_slots
-    done = 0
+
+    def run(s: int, begin: float, release) -> float:
+        """Time slot ``s`` from ``begin``; successors whose last input this was are released."""
+        finish = begin + duration[s]
+        slot_start[s] = begin
+        slot_end[s] = finish
+        for t in slot_succ[s]:
+            if finish > ready[t]:
+                ready[t] = finish
+            pending[t] -= 1
+            if not pending[t]:
+                release(t)
+        return finish
+
     if not any(dynamic):
         # every resource is sequenced: start times are determined, any processing order works
         stack = [s for s in range(n_slots) if pending[s] == 0]
         while stack:
             s = stack.pop()
-            begin = ready[s]
-            finish = begin + duration[s]
-            slot_start[s] = begin
-            slot_end[s] = finish
-            done += 1
-            for t in slot_succ[s]:
-                if finish > ready[t]:
-                    ready[t] = finish
-                pending[t] -= 1
-                if not pending[t]:
-                    stack.append(t)
+            run(s, ready[s], stack.append)
     else:
         # free links serve transfers in the order they become ready: process events in time order
         free_at: dict[str, float] = {}
         heap = [(0.0, s) for s in range(n_slots) if pending[s] == 0]
         heapq.heapify(heap)
+
+        def release(t: int) -> None:
+            heapq.heappush(heap, (ready[t], t))
+
         while heap:
             key, s = heapq.heappop(heap)
             begin = ready[s]
@@ -120,19 +127,10 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
                 if begin > key:  # the link was taken meanwhile: wait for it
                     heapq.heappush(heap, (begin, s))
                     continue
-            finish = begin + duration[s]
+            finish = run(s, begin, release)
             if dynamic[s]:
                 free_at[r] = finish
-            slot_start[s] = begin
-            slot_end[s] = finish
-            done += 1
-            for t in slot_succ[s]:
-                if finish > ready[t]:
-                    ready[t] = finish
-                pending[t] -= 1
-                if not pending[t]:
-                    heapq.heappush(heap, (ready[t], t))
-    if done < n_slots:
+    if any(math.isnan(x) for x in slot_start):
         raise DeadlockError(_describe_deadlock(tg, fixed_sequences, slot_members, slot_of, slot_start))
     block = [s if len(m) > 1 else -1 for s, m in enumerate(slot_members)]
     return [TimedTask(k, r, slot_start[s], slot_end[s], block[s]) for k, r, s in zip(tg.keys, tg.resource, slot_of)]

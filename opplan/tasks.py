@@ -63,7 +63,6 @@ def build_task_graph(problem: Problem, backward: str = "split") -> TaskGraph:
         raise OpplanError(f"backward must be 'split' or 'full', got {backward!r}")
     names = [d.name for d in problem.devices]
     stages = problem.stages
-    grad_pass = "B" if backward == "split" else "BW"
     # per stage, the (pass, duration, alloc, release, name head) of its compute tasks, in a fixed order
     templates = []
     for s, st in enumerate(stages):

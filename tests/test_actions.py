@@ -6,8 +6,20 @@ import dataclasses
 import pytest
 
 from opplan import baselines
-from opplan.actions import (Block, ComputeTask, Pass, TransferTask, compute_name, compute_name_head, compute_names,
-                            entry_names, is_transfer_name, parse_entry, parse_task, transfer_name)
+from opplan.actions import (
+    Block,
+    ComputeTask,
+    Pass,
+    TransferTask,
+    compute_name,
+    compute_name_head,
+    compute_names,
+    entry_names,
+    is_transfer_name,
+    parse_entry,
+    parse_task,
+    transfer_name,
+)
 from opplan.errors import OpplanError
 from opplan.io.pytorch_csv import action_to_torch
 from opplan.problem import uniform_problem

@@ -10,7 +10,7 @@ order notation; the shared simulator times them and the validator checks the res
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from opplan.baselines.base import Baseline
 from opplan.baselines.dualpipe import DualPipe
@@ -72,5 +72,19 @@ def run(name: str, problem: Problem) -> Plan:
     return make_plan(problem, schedule.order(problem), Provenance(producer="baseline", schedule=schedule.name))
 
 
-__all__ = ["NAMES", "Baseline", "get", "run", "run_on", "running_on", "DualPipe", "DualPipeV", "GPipe", "Interleaved1F1B", "OneFOneB",
-           "ZBH1", "ZBH2", "ZBV"]
+__all__ = [
+    "NAMES",
+    "ZBH1",
+    "ZBH2",
+    "ZBV",
+    "Baseline",
+    "DualPipe",
+    "DualPipeV",
+    "GPipe",
+    "Interleaved1F1B",
+    "OneFOneB",
+    "get",
+    "run",
+    "run_on",
+    "running_on",
+]

@@ -8,8 +8,8 @@ fb / (F+B+W), the same for chunks of any size.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 from opplan.actions import ComputeTask, Pass
 from opplan.cluster import Cluster

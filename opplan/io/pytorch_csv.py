@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from opplan.actions import Block, ComputeTask, Entry, Pass, TransferTask, parse_entry
 from opplan.errors import OpplanError, read_user_file

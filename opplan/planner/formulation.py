@@ -123,7 +123,7 @@ def build_step_model(problem: Problem, arcs: Arcs, head: list[float], tail: list
     es = [int(math.ceil(h - 1e-9)) for h in head]
     ls = [int(math.floor(horizon - q + 1e-9)) for q in tail]
     sm = StepModel(arcs, horizon, es, ls)
-    if any(l < e for e, l in zip(es, ls)):
+    if any(latest < earliest for earliest, latest in zip(es, ls)):
         sm.infeasible = True
         return sm
     dur = [int(round(d)) for d in arcs.duration]

@@ -8,7 +8,7 @@ times them exactly on their links). Micro-batches of one stage and pass run in o
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from opplan.actions import ComputeTask, Pass, compute_name
 from opplan.problem import Problem

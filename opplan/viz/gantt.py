@@ -6,8 +6,8 @@ glance; idle stretches are drawn as pale bars so the bubbles are visible, not ju
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
