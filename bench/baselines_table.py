@@ -22,8 +22,8 @@ def table(P: int = 8, M: int = 20, F: float = 1, B: float = 1, W: float = 1, FB:
         schedule = baselines.get(name)
         plan = baselines.run(name, schedule.uniform_problem(P, M, F, B, W, fb=FB))
         m = plan.metrics
-        rows.append(f"| {schedule.title} | {schedule.bubble_formula} | {fmt(m.bubble)} | "
-                    f"{schedule.memory_formula} | {fmt(m.peak_activations)} | {schedule.param_formula} | "
+        rows.append(f"| {schedule.title} | {schedule.published.bubble} | {fmt(m.bubble)} | "
+                    f"{schedule.published.memory} | {fmt(m.peak_activations)} | {schedule.published.params} | "
                     f"{m.makespan:g} | {m.bubble_ratio:.3f} | {'yes' if plan.valid else 'NO'} |")
     return "\n".join(rows)
 

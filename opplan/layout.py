@@ -79,17 +79,18 @@ class Layout:
         """Share of a full (1F1B) stage one problem stage carries: mirrored stages are whole copies."""
         return 1.0 if self.kind == LayoutKind.MIRRORED else 1.0 / self.chunks
 
-    def check(self, devices: int, microbatches: int) -> None:
-        """Raise when the layout cannot hold ``devices`` devices and ``microbatches`` micro-batches."""
+    def check(self, devices: int, microbatches: int, who: str | None = None) -> None:
+        """Raise when the layout cannot hold ``devices`` devices and ``microbatches`` micro-batches;
+        ``who`` names the schedule in the message (default: the layout)."""
         for value, field in ((devices, "devices"), (microbatches, "microbatches")):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OpplanError(f"{field} must be a positive integer, got {value!r}", field=field)
+        who = who or f"the {self.name} layout"
         if self.kind == LayoutKind.MIRRORED:
             if devices % 2:
-                raise OpplanError(f"the mirrored layout needs an even number of devices, got P={devices}",
-                                  field="devices")
+                raise OpplanError(f"{who} needs an even number of devices, got P={devices}", field="devices")
             if microbatches % 2:
-                raise OpplanError(f"the mirrored layout sends half the micro-batches each way, so M must be even, "
+                raise OpplanError(f"{who} needs an even number of micro-batches (half enter at each end), "
                                   f"got M={microbatches}", field="microbatches")
 
     def problem_microbatches(self, microbatches: int) -> int:

@@ -161,7 +161,7 @@ def run_inline(capsys, *args):
     (("baseline", "1f1b", LLAMA, "--devices", 4, "-m", 8, "--accelerator", "Z9"), "--accelerator: unknown accelerator"),
     (("baseline", "dualpipe", "--stages", 3, "-m", 8), "--stages: dualpipe needs an even number of devices"),
     (("baseline", "dualpipe", "--devices", 3, "-m", 8), "--devices: dualpipe needs an even number of devices"),
-    (("baseline", "dualpipe", "--stages", 8, "-m", 5),
+    (("baseline", "dualpipe", "--stages", 8, "-m", 17),
      "--microbatches: dualpipe needs an even number of micro-batches"),
     (("baseline", "dualpipev", "--stages", 4, "-m", 5), "--microbatches: dualpipev needs"),
     (("baseline", "interleaved-1f1b", "--stages", 4, "-m", 9), "--microbatches: interleaved 1F1B runs M=9"),

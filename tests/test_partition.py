@@ -94,7 +94,7 @@ def test_bad_layouts_are_refused(kwargs, message):
 
 
 @pytest.mark.parametrize("devices, microbatches, message", [
-    (3, 8, "even number of devices"), (4, 7, "M must be even"), (0, 8, "devices must be a positive integer"),
+    (3, 8, "even number of devices"), (4, 7, "even number of micro-batches"), (0, 8, "devices must be a positive integer"),
 ])
 def test_mirrored_layout_preconditions(devices, microbatches, message):
     with pytest.raises(OpplanError, match=message):

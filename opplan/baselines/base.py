@@ -9,9 +9,9 @@ fb / (F+B+W), the same for chunks of any size.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from opplan.actions import ComputeTask, Pass
+from opplan.actions import ComputeTask, Entry, Pass
 from opplan.cluster import Cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
@@ -26,28 +26,46 @@ def _positive_int(value: object, field: str) -> int:
     return value
 
 
+@dataclass(frozen=True)
+class Published:
+    """A schedule's published figures, as text for tables: bubble per device, peak activations
+    per device (in micro-batches of one full stage), parameters held per device."""
+
+    bubble: str
+    memory: str
+    params: str = "1×"
+
+
 class Baseline:
-    """One schedule family. Subclasses set the class attributes and implement ``lists``."""
+    """One schedule family. Subclasses set the class attributes and implement ``rank_order``."""
 
     name: str = ""
     title: str = ""
     layout: Layout = CONTIGUOUS
-    # the published bubble / memory / parameter figures, as text, for tables
-    bubble_formula: str = ""
-    memory_formula: str = ""
-    param_formula: str = "1×"
+    published: Published = Published("", "")
+    min_microbatches_per_device: int = 1     # the pattern needs M >= this × P to fill the pipeline
 
     # --- preconditions ---------------------------------------------------------------------
     def check(self, devices: int, microbatches: int) -> None:
         """Raise OpplanError when the schedule is not defined for P devices and M micro-batches."""
         _positive_int(devices, "devices")
         _positive_int(microbatches, "microbatches")
+        k = self.min_microbatches_per_device
+        if microbatches < k * devices:
+            raise OpplanError(f"{self.name} needs M >= {k}P = {k * devices} micro-batches to fill its pipeline, "
+                              f"got M={microbatches}", field="microbatches")
+        self.layout.check(devices, microbatches, who=self.name)
 
     # --- the generator -----------------------------------------------------------------------
+    def rank_order(self, devices: int, microbatches: int, rank: int) -> list[Entry]:
+        """What device ``rank`` runs, in order (stage numbering of ``layout``), as records."""
+        raise NotImplementedError
+
     def lists(self, devices: int, microbatches: int) -> list[list[str]]:
         """Per-device entry lists in the compact notation (``2F0``, ``2B0``, ``2W0``, ``2BW0``,
-        ``(0F7;7BW3)``), for the stage numbering of ``layout``."""
-        raise NotImplementedError
+        ``(0F7;7BW3)``): the wire format of orders and of PyTorch's schedule CSV."""
+        self.check(devices, microbatches)
+        return [[str(entry) for entry in self.rank_order(devices, microbatches, rank)] for rank in range(devices)]
 
     # --- problems ---------------------------------------------------------------------------
     def uniform_problem(self, devices: int, microbatches: int, forward: float = 1.0, input_grad: float = 1.0,

@@ -30,9 +30,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from opplan.actions import Block, ComputeTask, Pass
-from opplan.baselines.base import Baseline, WeightQueue
-from opplan.errors import OpplanError
+from opplan.actions import Block, ComputeTask, Entry, Pass
+from opplan.baselines.base import Baseline, Published, WeightQueue
 from opplan.layout import MIRRORED
 
 
@@ -117,24 +116,10 @@ class DualPipe(Baseline):
     name = "dualpipe"
     title = "DualPipe"
     layout = MIRRORED
-    bubble_formula = "(P/2−1)(F&B+B−2W)"
-    memory_formula = "P+1"
-    param_formula = "2×"
+    published = Published("(P/2−1)(F&B+B−2W)", "P+1", "2×")
+    min_microbatches_per_device = 2
 
-    def check(self, devices: int, microbatches: int) -> None:
-        super().check(devices, microbatches)
-        if devices % 2:
-            raise OpplanError(f"dualpipe needs an even number of devices, got P={devices}", field="devices")
-        if microbatches % 2 or microbatches < 2 * devices:
-            raise OpplanError(f"dualpipe needs an even number of micro-batches M >= 2P = {2 * devices} "
-                              f"(half enter at each end), got M={microbatches}", field="microbatches")
-
-    def lists(self, devices: int, microbatches: int) -> list[list[str]]:
-        self.check(devices, microbatches)
-        orders = []
-        for rank in range(devices):
-            forward_stage, reverse_stage = rank, 2 * devices - 1 - rank
-            near, far = (forward_stage, reverse_stage) if rank < devices // 2 else (reverse_stage, forward_stage)
-            ops = eight_phases(devices // 2, min(rank, devices - 1 - rank), microbatches // 2, near, far)
-            orders.append([str(op) for op in ops])
-        return orders
+    def rank_order(self, devices: int, microbatches: int, rank: int) -> list[Entry]:
+        forward_stage, reverse_stage = rank, 2 * devices - 1 - rank
+        near, far = (forward_stage, reverse_stage) if rank < devices // 2 else (reverse_stage, forward_stage)
+        return eight_phases(devices // 2, min(rank, devices - 1 - rank), microbatches // 2, near, far)

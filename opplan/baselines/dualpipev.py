@@ -18,10 +18,9 @@ reference CSV for 4 devices and 10 micro-batches action for action.
 """
 from __future__ import annotations
 
-from opplan.actions import Block, ComputeTask
-from opplan.baselines.base import Baseline
+from opplan.actions import Entry
+from opplan.baselines.base import Baseline, Published
 from opplan.baselines.dualpipe import eight_phases
-from opplan.errors import OpplanError
 from opplan.layout import V_SHAPE
 
 
@@ -29,20 +28,9 @@ class DualPipeV(Baseline):
     name = "dualpipev"
     title = "DualPipeV"
     layout = V_SHAPE
-    bubble_formula = "(P−1)(F&B+B−2W)/2 (DualPipe on 2P half-size ranks)"
-    memory_formula = "P+½ (2P+1 half-stage chunks)"
-    param_formula = "1× (2 half-stage chunks)"
+    published = Published("(P−1)(F&B+B−2W)/2 (DualPipe on 2P half-size ranks)",
+                          "P+½ (2P+1 half-stage chunks)", "1× (2 half-stage chunks)")
+    min_microbatches_per_device = 2          # as many micro-batches as stages
 
-    def check(self, devices: int, microbatches: int) -> None:
-        super().check(devices, microbatches)
-        if microbatches < 2 * devices:
-            raise OpplanError(f"dualpipev needs at least as many micro-batches as stages: M >= 2P = {2 * devices}, "
-                              f"got M={microbatches}", field="microbatches")
-
-    def lists(self, devices: int, microbatches: int) -> list[list[str]]:
-        self.check(devices, microbatches)
-        return [[str(op) for op in self._rank(devices, microbatches, rank)] for rank in range(devices)]
-
-    @staticmethod
-    def _rank(devices: int, microbatches: int, rank: int) -> list[ComputeTask | Block]:
+    def rank_order(self, devices: int, microbatches: int, rank: int) -> list[Entry]:
         return eight_phases(devices, rank, microbatches, rank, 2 * devices - 1 - rank)

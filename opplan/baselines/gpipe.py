@@ -6,24 +6,19 @@ Bubble (P-1)(F+B+W) on every device; all M micro-batches are in flight at the tu
 """
 from __future__ import annotations
 
-from opplan.actions import ComputeTask, Pass
-from opplan.baselines.base import Baseline
+from opplan.actions import ComputeTask, Entry, Pass
+from opplan.baselines.base import Baseline, Published
 
 
 class GPipe(Baseline):
     name = "gpipe"
     title = "GPipe"
-    bubble_formula = "(P−1)(F+B+W)"
-    memory_formula = "M"
+    published = Published("(P−1)(F+B+W)", "M")
 
-    def lists(self, devices: int, microbatches: int) -> list[list[str]]:
-        self.check(devices, microbatches)
-        orders = []
-        for rank in range(devices):
-            ops: list[ComputeTask] = []
-            # Phase 1: all forwards (fill)
-            ops += [ComputeTask(rank, Pass.FORWARD, m) for m in range(microbatches)]
-            # Phase 2: all full backwards, in micro-batch order (drain)
-            ops += [ComputeTask(rank, Pass.FULL_BACKWARD, m) for m in range(microbatches)]
-            orders.append([str(op) for op in ops])
-        return orders
+    def rank_order(self, devices: int, microbatches: int, rank: int) -> list[Entry]:
+        ops: list[ComputeTask] = []
+        # Phase 1: all forwards (fill)
+        ops += [ComputeTask(rank, Pass.FORWARD, m) for m in range(microbatches)]
+        # Phase 2: all full backwards, in micro-batch order (drain)
+        ops += [ComputeTask(rank, Pass.FULL_BACKWARD, m) for m in range(microbatches)]
+        return ops

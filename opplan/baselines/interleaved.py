@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from opplan.actions import ComputeTask, Pass
-from opplan.baselines.base import Baseline
+from opplan.actions import ComputeTask, Entry, Pass
+from opplan.baselines.base import Baseline, Published
 from opplan.errors import OpplanError
 from opplan.layout import interleaved
 
@@ -24,8 +24,7 @@ from opplan.layout import interleaved
 class Interleaved1F1B(Baseline):
     name = "interleaved-1f1b"
     title = "interleaved 1F1B"
-    bubble_formula = "(P−1)(F+B+W)/v"
-    memory_formula = "P+(P−1)/v on rank 0 when P divides M"
+    published = Published("(P−1)(F+B+W)/v", "P+(P−1)/v on rank 0 when P divides M")
 
     def __init__(self, chunks: int = 2) -> None:
         if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 1:
@@ -45,41 +44,37 @@ class Interleaved1F1B(Baseline):
                               f"(e.g. {microbatches - microbatches % rounds} or "
                               f"{microbatches + rounds - microbatches % rounds})", field="microbatches")
 
-    def lists(self, devices: int, microbatches: int) -> list[list[str]]:
-        self.check(devices, microbatches)
+    def rank_order(self, devices: int, microbatches: int, rank: int) -> list[Entry]:
         v = self.layout.chunks
         _, per_round = self.rounds(devices, microbatches)
         total = v * microbatches
-        orders = []
-        for rank in range(devices):
-            warmup = min((v - 1) * per_round + 2 * (devices - 1 - rank), total)
+        warmup = min((v - 1) * per_round + 2 * (devices - 1 - rank), total)
 
-            def forward_stage(step: int) -> int:        # chunks upward, one round at a time
-                return ((step // per_round) % v) * devices + rank
+        def forward_stage(step: int) -> int:        # chunks upward, one round at a time
+            return ((step // per_round) % v) * devices + rank
 
-            def backward_stage(step: int) -> int:       # chunks downward, one round at a time
-                return (v - 1 - ((step - warmup) // per_round) % v) * devices + rank
+        def backward_stage(step: int) -> int:       # chunks downward, one round at a time
+            return (v - 1 - ((step - warmup) // per_round) % v) * devices + rank
 
-            next_f: dict[int, int] = defaultdict(int)
-            next_b: dict[int, int] = defaultdict(int)
+        next_f: dict[int, int] = defaultdict(int)
+        next_b: dict[int, int] = defaultdict(int)
 
-            def forward(step: int) -> ComputeTask:
-                s = forward_stage(step)
-                next_f[s] += 1
-                return ComputeTask(s, Pass.FORWARD, next_f[s] - 1)
+        def forward(step: int) -> ComputeTask:
+            s = forward_stage(step)
+            next_f[s] += 1
+            return ComputeTask(s, Pass.FORWARD, next_f[s] - 1)
 
-            def backward(step: int) -> ComputeTask:
-                s = backward_stage(step)
-                next_b[s] += 1
-                return ComputeTask(s, Pass.FULL_BACKWARD, next_b[s] - 1)
+        def backward(step: int) -> ComputeTask:
+            s = backward_stage(step)
+            next_b[s] += 1
+            return ComputeTask(s, Pass.FULL_BACKWARD, next_b[s] - 1)
 
-            ops: list[ComputeTask] = []
-            # Phase 1: warm-up forwards, depth first over the local chunks
-            ops += [forward(step) for step in range(warmup)]
-            # Phase 2: steady state, one forward and one full backward
-            for step in range(warmup, total):
-                ops += [forward(step), backward(step)]
-            # Phase 3: cool-down, the remaining full backwards
-            ops += [backward(step) for step in range(total, total + warmup)]
-            orders.append([str(op) for op in ops])
-        return orders
+        ops: list[ComputeTask] = []
+        # Phase 1: warm-up forwards, depth first over the local chunks
+        ops += [forward(step) for step in range(warmup)]
+        # Phase 2: steady state, one forward and one full backward
+        for step in range(warmup, total):
+            ops += [forward(step), backward(step)]
+        # Phase 3: cool-down, the remaining full backwards
+        ops += [backward(step) for step in range(total, total + warmup)]
+        return ops

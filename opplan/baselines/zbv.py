@@ -16,8 +16,8 @@ next iteration's warm-up fills the end — within one iteration see docs/baselin
 """
 from __future__ import annotations
 
-from opplan.actions import ComputeTask, Pass
-from opplan.baselines.base import Baseline
+from opplan.actions import ComputeTask, Entry, Pass
+from opplan.baselines.base import Baseline, Published
 from opplan.layout import V_SHAPE
 
 
@@ -25,15 +25,9 @@ class ZBV(Baseline):
     name = "zb-v"
     title = "ZB-V"
     layout = V_SHAPE
-    bubble_formula = "≈0 when F=B=W"
-    memory_formula = "P"
+    published = Published("≈0 when F=B=W", "P")
 
-    def lists(self, devices: int, microbatches: int) -> list[list[str]]:
-        self.check(devices, microbatches)
-        return [[str(op) for op in self._rank(devices, microbatches, rank)] for rank in range(devices)]
-
-    @staticmethod
-    def _rank(devices: int, microbatches: int, rank: int) -> list[ComputeTask]:
+    def rank_order(self, devices: int, microbatches: int, rank: int) -> list[Entry]:
         # Generate as if there were at least 2P-1 micro-batches, then drop the extra ones
         # (PyTorch does the same: the pattern needs that many to fill the V).
         n = max(2 * devices - 1, microbatches)

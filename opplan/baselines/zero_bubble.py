@@ -29,91 +29,82 @@ figure, floored by the wait for the first input.
 """
 from __future__ import annotations
 
-from opplan.actions import ComputeTask, Pass
-from opplan.baselines.base import Baseline
+from opplan.actions import ComputeTask, Entry, Pass
+from opplan.baselines.base import Baseline, Published
+from opplan.baselines.one_f_one_b import one_f_one_b_warmup
 
 
 class ZBH1(Baseline):
     name = "zb-h1"
     title = "ZB-H1"
-    bubble_formula = "(P−1)(F+B−W)"
-    memory_formula = "P"
+    published = Published("(P−1)(F+B−W)", "P")
 
-    def lists(self, devices: int, microbatches: int) -> list[list[str]]:
-        self.check(devices, microbatches)
-        orders = []
-        for rank in range(devices):
-            warmup = min(devices - 1 - rank, microbatches)
-            deferred = rank                      # W's held back to fill the drain
-            next_w = 0
-            ops: list[ComputeTask] = []
+    def rank_order(self, devices: int, microbatches: int, rank: int) -> list[Entry]:
+        deferred = rank                      # W's held back to fill the drain
+        warmup = one_f_one_b_warmup(devices, microbatches, rank)
+        next_w = 0
+        ops: list[ComputeTask] = []
 
-            def oldest_w() -> ComputeTask:
-                nonlocal next_w
-                next_w += 1
-                return ComputeTask(rank, Pass.WEIGHT_GRAD, next_w - 1)
+        def oldest_w() -> ComputeTask:
+            nonlocal next_w
+            next_w += 1
+            return ComputeTask(rank, Pass.WEIGHT_GRAD, next_w - 1)
 
-            # Phase 1: warm-up forwards (as 1F1B)
-            ops += [ComputeTask(rank, Pass.FORWARD, m) for m in range(warmup)]
-            # Phase 2: steady state F, B — and W once `deferred` of them are held back
-            for k in range(microbatches - warmup):
-                ops += [ComputeTask(rank, Pass.FORWARD, warmup + k), ComputeTask(rank, Pass.INPUT_GRAD, k)]
-                if k >= deferred:
-                    ops.append(oldest_w())
-            # Phase 3: drain, B of the remaining micro-batches, each followed by a deferred W
-            for k in range(microbatches - warmup, microbatches):
-                ops.append(ComputeTask(rank, Pass.INPUT_GRAD, k))
-                if k >= deferred:
-                    ops.append(oldest_w())
-            # Phase 4: the W's still held back
-            while next_w < microbatches:
+        # Phase 1: warm-up forwards (as 1F1B)
+        ops += [ComputeTask(rank, Pass.FORWARD, m) for m in range(warmup)]
+        # Phase 2: steady state F, B — and W once `deferred` of them are held back
+        for k in range(microbatches - warmup):
+            ops += [ComputeTask(rank, Pass.FORWARD, warmup + k), ComputeTask(rank, Pass.INPUT_GRAD, k)]
+            if k >= deferred:
                 ops.append(oldest_w())
-            orders.append([str(op) for op in ops])
-        return orders
+        # Phase 3: drain, B of the remaining micro-batches, each followed by a deferred W
+        for k in range(microbatches - warmup, microbatches):
+            ops.append(ComputeTask(rank, Pass.INPUT_GRAD, k))
+            if k >= deferred:
+                ops.append(oldest_w())
+        # Phase 4: the W's still held back
+        while next_w < microbatches:
+            ops.append(oldest_w())
+        return ops
 
 
 class ZBH2(Baseline):
     name = "zb-h2"
     title = "ZB-H2"
-    bubble_formula = "(P−1)(F+B−2W)"
-    memory_formula = "2P−1"
+    published = Published("(P−1)(F+B−2W)", "2P−1")
 
-    def lists(self, devices: int, microbatches: int) -> list[list[str]]:
-        self.check(devices, microbatches)
-        orders = []
-        for rank in range(devices):
-            warmup = min(2 * (devices - 1 - rank) + 1, microbatches)
-            steady = microbatches - warmup
-            # W's rank r keeps back for the tail: 2r of them, which tops its memory up to 2P-1
-            reserve = min(2 * rank, steady)
-            next_b = next_w = 0
-            ops: list[ComputeTask] = []
+    def rank_order(self, devices: int, microbatches: int, rank: int) -> list[Entry]:
+        warmup = min(2 * (devices - 1 - rank) + 1, microbatches)
+        steady = microbatches - warmup
+        # W's rank r keeps back for the tail: 2r of them, which tops its memory up to 2P-1
+        reserve = min(2 * rank, steady)
+        next_b = next_w = 0
+        ops: list[ComputeTask] = []
 
-            def b() -> ComputeTask:
-                nonlocal next_b
-                next_b += 1
-                return ComputeTask(rank, Pass.INPUT_GRAD, next_b - 1)
+        def b() -> ComputeTask:
+            nonlocal next_b
+            next_b += 1
+            return ComputeTask(rank, Pass.INPUT_GRAD, next_b - 1)
 
-            def w() -> ComputeTask:
-                nonlocal next_w
-                next_w += 1
-                return ComputeTask(rank, Pass.WEIGHT_GRAD, next_w - 1)
+        def w() -> ComputeTask:
+            nonlocal next_w
+            next_w += 1
+            return ComputeTask(rank, Pass.WEIGHT_GRAD, next_w - 1)
 
-            # Phase 1: warm-up, forwards until the first input gradient can arrive
-            ops += [ComputeTask(rank, Pass.FORWARD, m) for m in range(warmup)]
-            # Phase 2: steady state B, W, F; the last `reserve` cycles skip their W
-            for k in range(steady):
-                ops.append(b())
-                if k < steady - reserve:
-                    ops.append(w())
-                ops.append(ComputeTask(rank, Pass.FORWARD, warmup + k))
-            # Phase 3: drain, each B followed by a W while more than `reserve` W's are pending
-            while next_b < microbatches:
-                ops.append(b())
-                if next_b - next_w > reserve:
-                    ops.append(w())
-            # Phase 4: the parallelogram tail, the reserved W's
-            while next_w < microbatches:
+        # Phase 1: warm-up, forwards until the first input gradient can arrive
+        ops += [ComputeTask(rank, Pass.FORWARD, m) for m in range(warmup)]
+        # Phase 2: steady state B, W, F; the last `reserve` cycles skip their W
+        for k in range(steady):
+            ops.append(b())
+            if k < steady - reserve:
                 ops.append(w())
-            orders.append([str(op) for op in ops])
-        return orders
+            ops.append(ComputeTask(rank, Pass.FORWARD, warmup + k))
+        # Phase 3: drain, each B followed by a W while more than `reserve` W's are pending
+        while next_b < microbatches:
+            ops.append(b())
+            if next_b - next_w > reserve:
+                ops.append(w())
+        # Phase 4: the parallelogram tail, the reserved W's
+        while next_w < microbatches:
+            ops.append(w())
+        return ops

@@ -127,20 +127,19 @@ class LinearModel:
     # --- sizes and views -------------------------------------------------------------------
     @property
     def num_vars(self) -> int:
+        """Columns, as a licence's size limit counts them."""
         return len(self.lower)
+
+    def num_constraints_one_sided(self) -> int:
+        """Rows counted as solvers with one-sided rows see them (a finite range counts twice):
+        the other half of a licence's size limit."""
+        return sum(2 if (math.isfinite(lo) and math.isfinite(hi) and lo != hi) else 1
+                   for lo, hi in zip(self.row_lower, self.row_upper))
 
     @property
     def num_rows(self) -> int:
+        """Range rows, each counted once."""
         return len(self.row_lower)
-
-    @property
-    def num_integer(self) -> int:
-        return sum(self.integer)
-
-    def num_constraints_one_sided(self) -> int:
-        """Rows counted as solvers with one-sided rows see them (a finite range counts twice)."""
-        return sum(2 if (math.isfinite(lo) and math.isfinite(hi) and lo != hi) else 1
-                   for lo, hi in zip(self.row_lower, self.row_upper))
 
     def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Row starts, column indices and values of the constraint matrix (rows in order)."""
