@@ -11,4 +11,5 @@ if ! command -v chromium >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+python -m ruff check --quiet .    # the style the project keeps (pyproject.toml [tool.ruff])
 python -m pytest -q "$@"
