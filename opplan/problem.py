@@ -19,9 +19,24 @@ from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
 
 
+COMPUTE_STREAM = "compute"
+COMM_STREAM = "communication"
+STREAMS = (COMPUTE_STREAM, COMM_STREAM)
+
+
+def comm_resource(device_name: str) -> str:
+    """The name of a device's communication stream (expert-parallel all-to-all), beside its compute."""
+    return f"{device_name}.comm"
+
+
 @dataclass(frozen=True)
 class Stage:
-    """Operators run back to back on one device; times are already those of that device."""
+    """Operators run back to back on one device; times are already those of that device.
+
+    ``stream``: a stage of compute operators runs on its device's compute stream; a stage that is
+    one communication operator (an all-to-all) runs on the device's communication stream, so it
+    can overlap the computation of another micro-batch.
+    """
 
     name: str
     device: int
@@ -31,8 +46,12 @@ class Stage:
     activation_bytes: float = 1.0
     param_bytes: float = 0.0
     operators: tuple[str, ...] = ()
+    stream: str = COMPUTE_STREAM
 
     def __post_init__(self) -> None:
+        if self.stream not in STREAMS:
+            raise OpplanError(f"stage {self.name!r} field stream must be one of {', '.join(STREAMS)}, "
+                              f"got {self.stream!r}")
         for attr in ("forward", "input_grad", "weight_grad", "activation_bytes", "param_bytes"):
             value = getattr(self, attr)
             if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value) or value < 0:
@@ -138,6 +157,17 @@ class Problem:
     def stages_on(self, device: int) -> list[int]:
         return [i for i, s in enumerate(self.stages) if s.device == device]
 
+    def resource_of(self, stage: int) -> str:
+        """Where a stage's tasks run: its device's compute stream (named like the device) or its
+        communication stream."""
+        st = self.stages[stage]
+        name = self.devices[st.device].name
+        return name if st.stream == COMPUTE_STREAM else comm_resource(name)
+
+    @property
+    def has_comm_streams(self) -> bool:
+        return any(s.stream == COMM_STREAM for s in self.stages)
+
     def param_bytes(self, device: int) -> float:
         return sum(s.param_bytes for s in self.stages if s.device == device)
 
@@ -165,7 +195,8 @@ class Problem:
                         for d in self.devices],
             "stages": [{"name": s.name, "device": s.device, "forward": s.forward, "input_grad": s.input_grad,
                         "weight_grad": s.weight_grad, "activation_bytes": s.activation_bytes,
-                        "param_bytes": s.param_bytes, "operators": list(s.operators)} for s in self.stages],
+                        "param_bytes": s.param_bytes, "operators": list(s.operators),
+                        **({"stream": s.stream} if s.stream != COMPUTE_STREAM else {})} for s in self.stages],
             "edges": [{"src": e.src, "dst": e.dst, "bytes": e.bytes, "transfer_ms": e.transfer_ms} for e in self.edges],
         }
 
@@ -175,7 +206,8 @@ class Problem:
             devices = tuple(DeviceSpec(d["name"], math.inf if d.get("memory_bytes") is None else float(d["memory_bytes"]))
                             for d in data["devices"])
             stages = tuple(Stage(s["name"], int(s["device"]), s["forward"], s["input_grad"], s["weight_grad"],
-                                 s.get("activation_bytes", 1.0), s.get("param_bytes", 0.0), tuple(s.get("operators", ())))
+                                 s.get("activation_bytes", 1.0), s.get("param_bytes", 0.0), tuple(s.get("operators", ())),
+                                 s.get("stream", COMPUTE_STREAM))
                            for s in data["stages"])
             edges = tuple(StageEdge(int(e["src"]), int(e["dst"]), float(e.get("bytes", 0.0)),
                                     float(e.get("transfer_ms", 0.0))) for e in data["edges"])
