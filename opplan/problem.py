@@ -18,7 +18,6 @@ from opplan.cluster import Cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
 
-
 COMPUTE_STREAM = "compute"
 COMM_STREAM = "communication"
 STREAMS = (COMPUTE_STREAM, COMM_STREAM)
