@@ -31,7 +31,8 @@ EXIT_USAGE = 2
 
 # the flag that sets each field a library error may name (memory_cap, devices: see _flag)
 FLAGS = {"stages": "--stages", "devices": "--devices", "microbatches": "--microbatches", "f": "--f", "b": "--b",
-         "w": "--w", "fb": "--fb", "accelerator": "--accelerator", "solver": "--solver"}
+         "w": "--w", "fb": "--fb", "accelerator": "--accelerator", "solver": "--solver",
+         "ep_bandwidth": "--ep-bandwidth"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +89,9 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
                                         "list per device")
     p.add_argument("--memory-cap-activations", help="memory cap in activation units (one micro-batch of one stage); "
                                                     "one value or a comma list per device")
+    p.add_argument("--ep-bandwidth", type=float, metavar="GB/s",
+                   help="model file: expert-parallel bandwidth per device for all-to-all (communication "
+                        "operators in bytes); default: the accelerator's, e.g. 50 for H100")
     p.add_argument("--out", help="write the plan JSON here")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
@@ -118,7 +122,7 @@ def _scenario(args: argparse.Namespace) -> Scenario:
     return Scenario.from_options(load_model(args.model) if args.model else None, devices=args.devices,
                                  stages=args.stages, microbatches=args.microbatches, f=args.f, b=args.b, w=args.w,
                                  fb=getattr(args, "fb", None), memory_cap=_memory_cap(args),
-                                 accelerator=args.accelerator)
+                                 accelerator=args.accelerator, ep_bandwidth=getattr(args, "ep_bandwidth", None))
 
 
 def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:

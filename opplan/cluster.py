@@ -23,26 +23,48 @@ class Accelerator:
     memory_bytes: float
     link_gbytes_per_s: float
     source: str
+    ep_gbytes_per_s: float = 50.0   # expert-parallel (scale-out) bandwidth per device
+    ep_source: str = ""
 
 
 GB = 1e9
 GiB = 2**30
 
 # Figures are the vendors' own datasheet numbers (dense, no 2:4 sparsity), in decimal units.
+# The expert-parallel bandwidth is the scale-out NIC per device of the vendor's reference 8-way
+# server: the all-to-all of expert parallelism crosses nodes, so it runs at the NIC, not NVLink.
 ACCELERATORS: dict[str, Accelerator] = {
     a.name: a for a in (
         Accelerator("H100", 989.0, 80 * GB, 900.0,
-                    "NVIDIA H100 SXM5 datasheet: 989 TFLOP/s dense BF16, 80 GB HBM3, NVLink 4 900 GB/s"),
+                    "NVIDIA H100 SXM5 datasheet: 989 TFLOP/s dense BF16, 80 GB HBM3, NVLink 4 900 GB/s",
+                    50.0, "DGX H100: one ConnectX-7 400 Gb/s InfiniBand NDR port per GPU (the 50 GB/s per H800 "
+                          "GPU of DeepSeek-V3's cluster, arXiv 2412.19437)"),
         Accelerator("A100", 312.0, 80 * GB, 600.0,
-                    "NVIDIA A100 SXM4 80GB datasheet: 312 TFLOP/s dense BF16, 80 GB HBM2e, NVLink 3 600 GB/s"),
+                    "NVIDIA A100 SXM4 80GB datasheet: 312 TFLOP/s dense BF16, 80 GB HBM2e, NVLink 3 600 GB/s",
+                    25.0, "DGX A100: one ConnectX-6 200 Gb/s InfiniBand HDR port per GPU"),
         Accelerator("H20", 148.0, 96 * GB, 900.0,
-                    "NVIDIA H20 (China SKU) spec sheet: 148 TFLOP/s dense BF16, 96 GB HBM3, NVLink 900 GB/s"),
+                    "NVIDIA H20 (China SKU) spec sheet: 148 TFLOP/s dense BF16, 96 GB HBM3, NVLink 900 GB/s",
+                    50.0, "assumed: one 400 Gb/s NIC per GPU, as HGX H100/H800 servers (H20 cuts compute, "
+                          "not the network)"),
         Accelerator("Ascend910B", 313.0, 64 * GB, 392.0,
-                    "Huawei Ascend 910B: ~313 TFLOP/s FP16 (910B3 figure), 64 GB HBM2e, HCCS 392 GB/s"),
+                    "Huawei Ascend 910B: ~313 TFLOP/s FP16 (910B3 figure), 64 GB HBM2e, HCCS 392 GB/s",
+                    25.0, "Atlas 800T A2: one 200 GE RoCE port per NPU"),
     )
 }
 
 DEFAULT_EFFICIENCY = 0.5  # model FLOPs utilisation assumed when FLOPs become time
+# expert-parallel bandwidth per device without a preset: 400 Gb/s InfiniBand NDR per GPU, the
+# scale-out network of DGX H100 and of DeepSeek-V3's H800 cluster
+DEFAULT_EP_GBYTES_PER_S = 50.0
+
+
+def check_ep_bandwidth(value: Any) -> float:
+    """The expert-parallel bandwidth in GB/s if it is a positive finite number (OpplanError naming
+    ``ep_bandwidth`` otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise OpplanError(f"ep_bandwidth must be a positive finite number of GB/s, got {value!r}",
+                          field="ep_bandwidth")
+    return float(value)
 
 
 def _positive(value: Any, where: str, allow_zero: bool = False) -> float:
@@ -89,12 +111,18 @@ class Link:
 
 @dataclass(frozen=True)
 class Cluster:
-    """Devices plus links: one default link, and optional overrides per (src, dst) device index."""
+    """Devices plus links: one default link, and optional overrides per (src, dst) device index.
+
+    ``ep_bandwidth_gbytes_per_s`` is the expert-parallel network bandwidth per device: the
+    communication operators of a model (costs in bytes, e.g. MoE all-to-all) move their volume at
+    it, because expert parallelism spans nodes while the pipeline link may be NVLink.
+    """
 
     devices: tuple[Device, ...]
     link: Link = Link()
     link_overrides: tuple[tuple[int, int, Link], ...] = ()
     efficiency: float = DEFAULT_EFFICIENCY
+    ep_bandwidth_gbytes_per_s: float = DEFAULT_EP_GBYTES_PER_S
     _links: dict[tuple[int, int], Link] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +134,7 @@ class Cluster:
             raise OpplanError(f"duplicate device name {sorted(dup)[0]!r}")
         if not 0 < self.efficiency <= 1:
             raise OpplanError(f"efficiency must be in (0, 1], got {self.efficiency!r}")
+        object.__setattr__(self, "ep_bandwidth_gbytes_per_s", check_ep_bandwidth(self.ep_bandwidth_gbytes_per_s))
         links = {}
         for src, dst, link in self.link_overrides:
             for i in (src, dst):
@@ -130,9 +159,8 @@ class Cluster:
         if unit == "flops":
             flops_per_ms = dev.peak_tflops * 1e12 * self.efficiency * dev.speed / 1e3
             return op.costs.scaled(1.0 / flops_per_ms)
-        # communication volume: moved at the device's default link bandwidth
-        return tuple(self.link.transfer_ms(v) for v in (op.costs.forward, op.costs.input_grad,  # type: ignore[return-value]
-                                                         op.costs.weight_grad))
+        # communication volume (expert-parallel all-to-all): moved at the expert-parallel bandwidth
+        return op.costs.scaled(1e3 / (self.ep_bandwidth_gbytes_per_s * 1e9))
 
     def with_memory(self, caps: list[float] | float) -> Cluster:
         """The same cluster with new memory caps (one value for all, or one per device)."""
@@ -141,7 +169,7 @@ class Cluster:
         if len(caps) != self.size:
             raise OpplanError(f"got {len(caps)} memory caps for {self.size} devices")
         devices = tuple(Device(d.name, float(c), d.speed, d.peak_tflops) for d, c in zip(self.devices, caps))
-        return Cluster(devices, self.link, self.link_overrides, self.efficiency)
+        return Cluster(devices, self.link, self.link_overrides, self.efficiency, self.ep_bandwidth_gbytes_per_s)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,6 +179,7 @@ class Cluster:
             "link_overrides": [{"src": s, "dst": t, "bandwidth_gbytes_per_s": link.bandwidth_gbytes_per_s,
                                 "latency_ms": link.latency_ms} for s, t, link in self.link_overrides],
             "efficiency": self.efficiency,
+            "ep_bandwidth_gbytes_per_s": self.ep_bandwidth_gbytes_per_s,
         }
 
     @classmethod
@@ -163,7 +192,8 @@ class Cluster:
                               for o in data.get("link_overrides", []))
         except (KeyError, TypeError) as error:
             raise OpplanError(f"cluster: malformed field ({error})") from None
-        return cls(devices, link, overrides, data.get("efficiency", DEFAULT_EFFICIENCY))
+        return cls(devices, link, overrides, data.get("efficiency", DEFAULT_EFFICIENCY),
+                   data.get("ep_bandwidth_gbytes_per_s", DEFAULT_EP_GBYTES_PER_S))
 
 
 def _num_out(x: float) -> float | None:
@@ -175,15 +205,18 @@ def _num_in(x: float | None) -> float:
 
 
 def uniform_cluster(devices: int, memory_bytes: float = math.inf, accelerator: str | None = None,
-                    latency_ms: float = 0.0) -> Cluster:
-    """``devices`` identical devices; with an accelerator preset its FLOP/s and link bandwidth apply."""
+                    latency_ms: float = 0.0, ep_bandwidth: float | None = None) -> Cluster:
+    """``devices`` identical devices; with an accelerator preset its FLOP/s, link bandwidth and
+    expert-parallel bandwidth apply (``ep_bandwidth`` in GB/s overrides the last)."""
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
         raise OpplanError(f"devices must be a positive integer, got {devices!r}", field="devices")
     acc = preset(accelerator) if accelerator else None
     peak = acc.peak_tflops if acc else 989.0
     bandwidth = acc.link_gbytes_per_s if acc else 900.0
+    if ep_bandwidth is None:
+        ep_bandwidth = acc.ep_gbytes_per_s if acc else DEFAULT_EP_GBYTES_PER_S
     return Cluster(tuple(Device(f"dev{i}", memory_bytes, 1.0, peak) for i in range(devices)),
-                   Link(bandwidth, latency_ms))
+                   Link(bandwidth, latency_ms), ep_bandwidth_gbytes_per_s=ep_bandwidth)
 
 
 def preset(name: str) -> Accelerator:

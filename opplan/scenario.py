@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from opplan.cluster import Cluster, Link, preset, uniform_cluster
+from opplan.cluster import Cluster, Link, check_ep_bandwidth, preset, uniform_cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
 from opplan.layout import Layout
@@ -33,6 +33,7 @@ class Scenario:
     accelerator: str | None = None
     link: Link | None = None
     speeds: tuple[float, ...] | None = None  # heterogeneous devices (model scenarios)
+    ep_bandwidth: float | None = None        # GB/s per device for all-to-all (default: the accelerator's)
 
     def __post_init__(self) -> None:
         if isinstance(self.devices, bool) or not isinstance(self.devices, int) or self.devices < 1:
@@ -50,18 +51,21 @@ class Scenario:
             object.__setattr__(self, "memory_caps", caps)
         if self.speeds is not None and len(self.speeds) != self.devices:
             raise OpplanError(f"got {len(self.speeds)} device speeds for {self.devices} devices")
+        if self.ep_bandwidth is not None:
+            object.__setattr__(self, "ep_bandwidth", check_ep_bandwidth(self.ep_bandwidth))
 
     @classmethod
     def from_options(cls, model: ModelGraph | None = None, *, devices: int | None = None, stages: int | None = None,
                      microbatches: int | None = None, f: float = 1.0, b: float = 1.0, w: float = 1.0,
                      fb: float | None = None, memory_cap: MemoryCap | None = None, accelerator: str | None = None,
                      link: Link | None = None, speeds: Sequence[float] | None = None,
-                     overlap_factor: float = 1.0) -> Scenario:
+                     overlap_factor: float = 1.0, ep_bandwidth: float | None = None) -> Scenario:
         """A scenario from what a user set, by the one set of rules every front end shares.
 
         ``model=None`` is the uniform pipeline. ``stages`` is that pipeline's name for ``devices``
         (either may be given; both must agree). ``fb`` applies to the uniform pipeline only,
-        ``overlap_factor`` and ``speeds`` to a model only; a cap in bytes needs a model. Errors
+        ``overlap_factor``, ``speeds`` and ``ep_bandwidth`` (GB/s per device for communication
+        operators in bytes) to a model only; a cap in bytes needs a model. Errors
         name the offending field (``OpplanError.field``).
         """
         if microbatches is None:
@@ -98,6 +102,11 @@ class Scenario:
             for value in speeds:
                 _check_number(value, "speeds", "positive and finite", lambda v: 0 < v < math.inf)
             speeds = tuple(float(v) for v in speeds)
+        if ep_bandwidth is not None:
+            if model is None:
+                raise OpplanError("ep_bandwidth applies to a model's communication operators; the uniform "
+                                  "pipeline has none", field="ep_bandwidth")
+            ep_bandwidth = check_ep_bandwidth(ep_bandwidth)
         if memory_cap is not None and not isinstance(memory_cap, MemoryCap):
             raise OpplanError(f"memory_cap must be a MemoryCap, got {type(memory_cap).__name__}", field="memory_cap")
         caps = None if memory_cap is None else memory_cap.bytes_per_device(model, count)
@@ -108,7 +117,7 @@ class Scenario:
                 raise OpplanError(str(error), field="accelerator") from None
         return cls(devices=count, microbatches=microbatches, model=model, f=float(f), b=float(b), w=float(w),
                    fb=None if fb is None else float(fb), overlap_factor=float(overlap_factor), memory_caps=caps,
-                   accelerator=accelerator, link=link, speeds=speeds)
+                   accelerator=accelerator, link=link, speeds=speeds, ep_bandwidth=ep_bandwidth)
 
     @property
     def is_uniform(self) -> bool:
@@ -120,17 +129,18 @@ class Scenario:
 
     def cluster(self) -> Cluster:
         """The devices a model scenario runs on: caps in bytes (default: the accelerator's memory),
-        speeds, links."""
+        speeds, links, expert-parallel bandwidth (default: the accelerator's)."""
         from opplan.cluster import preset
 
         accelerator = self.accelerator or (self.model.accelerator if self.model else None) or "H100"
-        base = uniform_cluster(self.devices, preset(accelerator).memory_bytes, accelerator=accelerator)
+        base = uniform_cluster(self.devices, preset(accelerator).memory_bytes, accelerator=accelerator,
+                               ep_bandwidth=self.ep_bandwidth)
         devices = base.devices
         if self.speeds is not None:
             from opplan.cluster import Device
 
             devices = tuple(Device(d.name, d.memory_bytes, s, d.peak_tflops) for d, s in zip(devices, self.speeds))
-        cluster = Cluster(devices, self.link or base.link)
+        cluster = Cluster(devices, self.link or base.link, ep_bandwidth_gbytes_per_s=base.ep_bandwidth_gbytes_per_s)
         return cluster.with_memory(list(self.memory_caps)) if self.memory_caps else cluster
 
     def problem_for(self, layout: Layout, groups: Sequence[Sequence[str]] | None = None) -> Problem:
