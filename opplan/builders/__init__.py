@@ -17,11 +17,13 @@ from opplan.builders.inception import GOOGLENET_BLOCKS, InceptionBlock, inceptio
 from opplan.builders.moe import moe_transformer
 from opplan.builders.multimodal import multimodal
 from opplan.builders.uniform import uniform
+from opplan.builders.uniform_moe import uniform_moe
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph, parse_model
 
 FAMILIES: dict[str, Callable[..., dict[str, Any]]] = {
     "uniform": uniform,
+    "uniform_moe": uniform_moe,
     "dense_transformer": dense_transformer,
     "moe_transformer": moe_transformer,
     "multimodal": multimodal,
@@ -43,4 +45,5 @@ def build_model(family: str, **hyperparameters: Any) -> ModelGraph:
 
 
 __all__ = ["FAMILIES", "GOOGLENET_BLOCKS", "InceptionBlock", "ModelBuilder", "build_model", "dense_transformer",
-           "inception", "moe_transformer", "multimodal", "uniform"]
+           "inception", "moe_transformer", "multimodal", "uniform",
+           "uniform_moe"]

@@ -24,15 +24,20 @@ class ModelBuilder:
 
     def op(self, op_id: str, *, flops: Passes | None = None, time: Passes | None = None,
            comm_bytes: Passes | None = None, activation_bytes: int = 0, param_bytes: int = 0,
-           layer: int | None = None, group: str | None = None) -> str:
-        """Add an operator with exactly one cost (``comm_bytes`` makes it a communication operator);
-        returns its id so calls can be chained into edges."""
+           layer: int | None = None, group: str | None = None, communication: bool = False) -> str:
+        """Add an operator with exactly one cost; returns its id so calls can be chained into edges.
+
+        ``comm_bytes`` makes it a communication operator; ``communication=True`` does so for one
+        timed in ``time`` (synthetic models whose transfers have fixed durations)."""
         given = [(unit, costs) for unit, costs in (("time", time), ("flops", flops), ("bytes", comm_bytes))
                  if costs is not None]
         if len(given) != 1:
             raise OpplanError(f"operator {op_id!r} needs exactly one of flops, time or comm_bytes")
         unit, costs = given[0]
-        entry = {"id": op_id, "kind": "communication" if unit == "bytes" else "compute", unit: dict(costs),
+        if communication and unit == "flops":
+            raise OpplanError(f"operator {op_id!r}: a communication operator costs time or comm_bytes, not flops")
+        kind = "communication" if communication or unit == "bytes" else "compute"
+        entry = {"id": op_id, "kind": kind, unit: dict(costs),
                  "activation_bytes": activation_bytes, "param_bytes": param_bytes}
         if layer is not None:
             entry["layer"] = layer

@@ -49,7 +49,10 @@ def attention_score_bytes(heads: int, seq: int) -> int:
     return 5 * heads * seq * seq if STORE_ATTENTION_SCORES else 0
 
 
-def all_to_all_bytes(tokens: int, top_k: int, hidden: int) -> int:
-    """Expert-parallel dispatch (or combine) volume: every token goes to its top_k experts as a
-    bf16 hidden vector, tokens * top_k * hidden * 2 bytes."""
-    return tokens * top_k * hidden * BF16
+FP8 = 1
+
+
+def all_to_all_bytes(tokens: int, top_k: int, hidden: int, element_bytes: int = BF16) -> int:
+    """Expert-parallel dispatch (or combine) volume: every token goes to its top_k destinations as
+    a hidden vector, tokens * top_k * hidden * element_bytes (bf16 unless told)."""
+    return tokens * top_k * hidden * element_bytes
