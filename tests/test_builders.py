@@ -22,7 +22,9 @@ SAMPLE_OF = {
     "moe_transformer": "deepseek_v3_moe.json",
     "multimodal": "multimodal_vlm.json",
     "inception": "inception_dag.json",
+    "uniform_moe": "uniform_moe_8.json",
 }
+VARIANTS = ["deepseek_v3_moe_8l_h20.json"]  # make_samples.py's non-default builds
 
 
 @pytest.mark.parametrize("family, filename", SAMPLE_OF.items())
@@ -39,10 +41,11 @@ def test_make_samples_writes_the_committed_files(tmp_path, capsys):
     spec.loader.exec_module(script)
     script.HERE = tmp_path
     assert script.main() == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(SAMPLE_OF.values())
-    for filename in SAMPLE_OF.values():
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*SAMPLE_OF.values(), *VARIANTS])
+    for filename in [*SAMPLE_OF.values(), *VARIANTS]:
         assert (tmp_path / filename).read_bytes() == (SAMPLES / filename).read_bytes(), filename
-    assert "llama2-7b-like" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "llama2-7b-like" in out and "MoE layer on H100 at 50 GB/s expert-parallel" in out
 
 
 def moe_edges(layers, groups):
@@ -86,19 +89,28 @@ def test_hyperparameters_give_a_valid_graph_of_the_expected_size(family, kwargs,
     assert build_model(family, **kwargs) == graph
 
 
-def test_moe_all_to_all_carries_tokens_times_top_k_times_hidden_in_bf16():
+def test_moe_all_to_all_carries_tokens_times_top_k_times_hidden_in_bf16_without_node_limit():
     model = FAMILIES["moe_transformer"](layers=2, experts=64, top_k=6, expert_groups=8, expert_parallel=4,
-                                       **SMALL_MOE)
+                                       dispatch_bytes=2, combine_bytes=2, max_nodes=None, **SMALL_MOE)
     volume = SMALL_MOE["seq"] * 6 * SMALL_MOE["hidden"] * 2
     comm = [op for op in model["operators"] if op["kind"] == "communication"]
     assert [op["id"] for op in comm] == ["L0.dispatch", "L0.combine", "L1.dispatch", "L1.combine"]
     assert all(op["bytes"] == passes(volume, volume, 0) for op in comm)
 
 
+def test_moe_all_to_all_by_default_is_v3s_node_limited_fp8_dispatch_and_bf16_combine():
+    model = FAMILIES["moe_transformer"](layers=1, experts=64, top_k=6, expert_groups=8, expert_parallel=4,
+                                       **SMALL_MOE)
+    copies = SMALL_MOE["seq"] * min(6, 4) * SMALL_MOE["hidden"]  # a token crosses to at most 4 nodes
+    ops = {op["id"]: op for op in model["operators"]}
+    assert ops["L0.dispatch"]["bytes"] == passes(copies * 1, copies * 2, 0)   # FP8 out, BF16 gradient back
+    assert ops["L0.combine"]["bytes"] == passes(copies * 2, copies * 1, 0)
+
+
 @pytest.mark.parametrize("family, kwargs, name, phrase", [
     ("dense_transformer", dict(layers=4), "dense-4l-4096h", "dense Llama-2-like decoder: 4 layers"),
     ("dense_transformer", dict(seq=2048), "llama2-7b-like", "dense Llama-2-7B-like decoder"),
-    ("moe_transformer", dict(hidden=4096), "moe-8l-4096h-256e-top8", "DeepSeek-V3-like MoE, 8 layers:"),
+    ("moe_transformer", dict(hidden=4096), "moe-16l-4096h-256e-top8", "DeepSeek-V3-like MoE, 16 layers:"),
     ("moe_transformer", dict(layers=3), "deepseek-v3-moe-3l", "DeepSeek-V3-like MoE, 3 of V3's 61 layers"),
     ("multimodal", dict(vision_layers=4), "vlm-4x1024-12x2048-16x4096", "multimodal: ViT/14 vision tower (4x1024"),
     ("multimodal", dict(vision_layers=12, vision_hidden=768, patch=16, image_size=224), "vlm-12x768-12x2048-16x4096",
@@ -131,6 +143,11 @@ def test_a_model_may_name_no_accelerator():
     ("moe_transformer", dict(seq=4097, top_k=1), "seq * top_k must be a multiple of expert_groups (4)"),
     ("moe_transformer", dict(expert_parallel=128), "expert_parallel must be at most experts / expert_groups (64)"),
     ("moe_transformer", dict(expert_groups=-4), "expert_groups must be a positive integer, got -4"),
+    ("moe_transformer", dict(dispatch_bytes=0), "dispatch_bytes must be a positive integer, got 0"),
+    ("moe_transformer", dict(combine_bytes=1.5), "combine_bytes must be a positive integer, got 1.5"),
+    ("moe_transformer", dict(max_nodes=0), "max_nodes must be a positive integer, got 0"),
+    ("uniform_moe", dict(stages=0), "stages must be a positive integer, got 0"),
+    ("uniform_moe", dict(name=" "), "name must be a non-empty string"),
     ("multimodal", dict(image_size=330), "image_size must be a multiple of patch (14), got 330"),
     ("multimodal", dict(text_hidden=2050), "text_hidden must be a multiple of text_heads (16), got 2050"),
     ("multimodal", dict(decoder_layers=0), "decoder_layers must be a positive integer, got 0"),
@@ -163,6 +180,14 @@ def test_an_operator_needs_exactly_one_cost():
     m.edge("a", "b", 4)
     graph = m.to_graph()
     assert graph.operator("b").kind == "communication" and graph.topological_order() == ["a", "b"]
+
+
+def test_a_timed_operator_may_be_communication_but_not_one_in_flops():
+    m = ModelBuilder("t", "test")
+    m.op("a2a", time=passes(1, 1, 0), communication=True)
+    assert m.to_graph().operator("a2a").kind == "communication"
+    with pytest.raises(OpplanError, match="operator 'x': a communication operator costs time or comm_bytes"):
+        m.op("x", flops=passes(1, 1, 1), communication=True)
 
 
 def test_builders_import_only_the_core_layer():
