@@ -23,11 +23,11 @@ from opplan.graph import ModelGraph, parse_model
 
 FAMILIES: dict[str, Callable[..., dict[str, Any]]] = {
     "uniform": uniform,
-    "uniform_moe": uniform_moe,
     "dense_transformer": dense_transformer,
     "moe_transformer": moe_transformer,
     "multimodal": multimodal,
     "inception": inception,
+    "uniform_moe": uniform_moe,
 }
 
 
