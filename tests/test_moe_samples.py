@@ -54,6 +54,17 @@ def test_uniform_moe_8_cuts_one_block_per_device_in_dualpipes_layout():
     assert plan.valid
 
 
+def test_uniform_moe_8_splits_into_compute_and_communication_units_of_unit_cost():
+    model = load_model(SAMPLES / "uniform_moe_8.json")
+    units = MIRRORED.model_problem(model, uniform_cluster(P), M, granularity="operator")
+    assert len(units.stages) == 2 * P * 4
+    for k, unit in enumerate(units.stages):
+        comm = k % 2 == 1
+        assert unit.stream == ("communication" if comm else "compute")
+        assert (unit.forward, unit.input_grad, unit.weight_grad, unit.activation_bytes) == \
+            ((1, 1, 0, 0) if comm else (1, 1, 1, 1))
+
+
 # --- the expert-parallel bandwidth ---------------------------------------------------------------
 def comm_model(unit):
     costs = {"forward": 1e9, "input_grad": 5e8, "weight_grad": 0}
