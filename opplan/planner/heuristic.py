@@ -60,8 +60,8 @@ def list_schedule(problem: Problem, rule: str = "backward-first") -> Order | Non
     # Deadlock avoidance: a micro-batch entering a device reserves room for every later stage it
     # will run there, so nothing it still needs can be crowded out by younger micro-batches.
     later_on_device = _later_stages_on_same_device(problem)
-    reserved: set[tuple[int, int]] = set()
-    pending: list[list[tuple[float, float]]] = [[] for _ in problem.devices]   # (time, bytes) freed later   # (stage, micro-batch) whose forward has room set aside
+    reserved: set[tuple[int, int]] = set()   # (stage, micro-batch) whose forward has room set aside
+    pending: list[list[tuple[float, float]]] = [[] for _ in problem.devices]   # (time, bytes) freed later
 
     def finish(i: int, t: float) -> None:
         """Task i ends at t: its successors learn when their inputs arrive."""
