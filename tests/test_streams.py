@@ -223,3 +223,20 @@ def test_timed_task_rows_keep_their_stream():
     plan = make_plan(tiny(), order(OVERLAPPED))
     assert {t.resource for t in plan.tasks} == {"dev0", "dev0.comm"}
     assert all(isinstance(t, TimedTask) for t in plan.tasks)
+
+
+def test_improve_on_real_valued_times_with_caps():
+    # compute / all-to-all alternating over three devices, times off any grid, a memory cap:
+    # the inexact path (local search, then the rounded grid) must keep a valid plan
+    rng = random.Random(5)
+    stages = []
+    for s in range(6):
+        comm = s % 2 == 1
+        stages.append(Stage(f"s{s}", s // 2, rng.uniform(0.5, 3), rng.uniform(0.5, 3),
+                            0 if comm else rng.uniform(0.2, 2), stream=COMM_STREAM if comm else COMPUTE_STREAM))
+    edges = [StageEdge(s, s + 1, 1.0, 0.37 if stages[s].device != stages[s + 1].device else 0.0) for s in range(5)]
+    problem = Problem(tuple(stages), tuple(edges), tuple(DeviceSpec(f"dev{d}", 6.0) for d in range(3)), 6)
+    warm = min((p for p in _heuristic_plans(problem) if p.valid), key=lambda p: p.metrics.makespan)
+    plan = improve(problem, warm, PlannerOptions(time_limit=4.0), 4.0, "given")
+    assert plan.valid, plan.violations
+    assert plan.provenance.lower_bound - 1e-9 <= plan.metrics.makespan <= warm.metrics.makespan + 1e-9
