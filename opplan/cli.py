@@ -13,6 +13,7 @@ from typing import Any
 
 from opplan import baselines, report
 from opplan.errors import OpplanError
+from opplan.granularity import GRANULARITIES
 from opplan.graph import load_model, uniform_chain
 from opplan.layout import CONTIGUOUS
 from opplan.outputs import Provenance
@@ -88,6 +89,9 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
                                         "list per device")
     p.add_argument("--memory-cap-activations", help="memory cap in activation units (one micro-batch of one stage); "
                                                     "one value or a comma list per device")
+    p.add_argument("--granularity", default="stage", choices=GRANULARITIES,
+                   help="model file: plan whole stages, or split them into units at each layer or around every "
+                        "communication operator, which then overlaps compute on its own stream (default stage)")
     p.add_argument("--out", help="write the plan JSON here")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
@@ -118,7 +122,7 @@ def _scenario(args: argparse.Namespace) -> Scenario:
     return Scenario.from_options(load_model(args.model) if args.model else None, devices=args.devices,
                                  stages=args.stages, microbatches=args.microbatches, f=args.f, b=args.b, w=args.w,
                                  fb=getattr(args, "fb", None), memory_cap=_memory_cap(args),
-                                 accelerator=args.accelerator)
+                                 accelerator=args.accelerator, granularity=getattr(args, "granularity", "stage"))
 
 
 def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:

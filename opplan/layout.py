@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from opplan.cluster import Cluster
 from opplan.errors import OpplanError
+from opplan.granularity import check_granularity, split_units
 from opplan.graph import ModelGraph
 from opplan.partition import balanced_partition
 from opplan.problem import Problem, StageEdge, stage_problem, uniform_problem
@@ -102,7 +103,12 @@ class Layout:
         return problem.microbatches * self.microbatch_split
 
     def matches(self, problem: Problem) -> bool:
-        return [s.device for s in problem.stages] == self.placement(problem.num_devices)
+        """True when the problem's (schedule) stages sit where this layout puts them."""
+        if not problem.is_unit_level:
+            return [s.device for s in problem.stages] == self.placement(problem.num_devices)
+        want = self.placement(problem.num_devices)
+        return problem.num_layout_stages == len(want) and all(
+            problem.stages[u].device == device for s, device in enumerate(want) for u in problem.units_of(s))
 
     # --- problems ------------------------------------------------------------------------------
     def uniform_problem(self, devices: int, microbatches: int, forward: float = 1.0, input_grad: float = 1.0,
@@ -126,21 +132,37 @@ class Layout:
         return replace(problem, name=f"{self.name} uniform P={devices} M={microbatches}")
 
     def model_problem(self, model: ModelGraph, cluster: Cluster, microbatches: int, overlap_factor: float = 1.0,
-                      groups: Sequence[Sequence[str]] | None = None) -> Problem:
+                      groups: Sequence[Sequence[str]] | None = None, granularity: str = "stage") -> Problem:
         """``model`` cut into cost-balanced contiguous stages (or ``groups``, one per model stage)
-        laid out on every device of ``cluster``; ``microbatches`` is the user's M."""
+        laid out on every device of ``cluster``; ``microbatches`` is the user's M. Below ``stage``
+        granularity every stage is split into units (``opplan.granularity``)."""
         devices = cluster.size
         self.check(devices, microbatches)
+        check_granularity(granularity)
         micro = self.problem_microbatches(microbatches)
         unit = activation_unit_bytes(model, devices)
+
+        def placed(stage_groups: Sequence[Sequence[str]], placement: Sequence[int], first: int = 0) -> Problem:
+            """Stages ``first``, ``first + 1``, ... of the layout, split into units if asked."""
+            if granularity == "stage":
+                return stage_problem(model, cluster, stage_groups, placement, micro, overlap_factor)
+            units, streams, parents, devices_of = [], [], [], []
+            for g, ops in enumerate(stage_groups):
+                for unit_ops, stream in split_units(model, ops, granularity):
+                    units.append(unit_ops)
+                    streams.append(stream)
+                    parents.append(first + g)
+                    devices_of.append(placement[g])
+            return stage_problem(model, cluster, units, devices_of, micro, overlap_factor, streams, parents)
+
         if self.kind == LayoutKind.MIRRORED:
             groups = groups or balanced_partition(model, devices, cluster)
-            down = stage_problem(model, cluster, groups, list(range(devices)), micro, overlap_factor)
-            up = stage_problem(model, cluster, groups, [devices - 1 - j for j in range(devices)], micro,
-                               overlap_factor)
+            down = placed(groups, list(range(devices)))
+            up = placed(groups, [devices - 1 - j for j in range(devices)], first=devices)
+            offset = down.num_stages
             stages = tuple(replace(s, name=f"{s.name}.fwd") for s in down.stages) \
                 + tuple(replace(s, name=f"{s.name}.rev") for s in up.stages)
-            edges = down.edges + tuple(StageEdge(e.src + devices, e.dst + devices, e.bytes, e.transfer_ms)
+            edges = down.edges + tuple(StageEdge(e.src + offset, e.dst + offset, e.bytes, e.transfer_ms)
                                        for e in up.edges)
             problem = Problem(stages, edges, down.devices, micro, overlap_factor, down.activation_unit_bytes,
                               model.name)
@@ -148,8 +170,10 @@ class Layout:
         else:
             n_stages = self.stages(devices)
             groups = groups or balanced_partition(model, n_stages, cluster)
-            problem = stage_problem(model, cluster, groups, self.placement(devices), micro, overlap_factor)
+            problem = placed(groups, self.placement(devices))
             name = f"{model.name} ({self.kind.value}, {n_stages} stages on {devices} devices)"
+        if granularity != "stage":
+            name = f"{name}, {granularity} level: {problem.num_stages} units"
         # activations in units of one device's share of the model (a 1F1B stage), so the numbers of
         # every layout on the same model compare
         return replace(problem, activation_unit_bytes=unit if unit > 0 else problem.activation_unit_bytes,

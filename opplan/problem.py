@@ -46,6 +46,7 @@ class Stage:
     param_bytes: float = 0.0
     operators: tuple[str, ...] = ()
     stream: str = COMPUTE_STREAM
+    layout_stage: int | None = None     # operator level: the schedule's stage this unit belongs to
 
     def __post_init__(self) -> None:
         if self.stream not in STREAMS:
@@ -167,6 +168,22 @@ class Problem:
     def has_comm_streams(self) -> bool:
         return any(s.stream == COMM_STREAM for s in self.stages)
 
+    @property
+    def is_unit_level(self) -> bool:
+        """True when the stages are units (merged operators) of coarser schedule stages."""
+        return any(s.layout_stage is not None for s in self.stages)
+
+    def units_of(self, layout_stage: int) -> tuple[int, ...]:
+        """The units of one schedule stage, in the order a forward runs them (stage index order)."""
+        return tuple(i for i, s in enumerate(self.stages) if s.layout_stage == layout_stage)
+
+    @property
+    def num_layout_stages(self) -> int:
+        """Schedule stages: the units' parents at operator level, else the stages themselves."""
+        if not self.is_unit_level:
+            return self.num_stages
+        return 1 + max(s.layout_stage for s in self.stages if s.layout_stage is not None)
+
     def param_bytes(self, device: int) -> float:
         return sum(s.param_bytes for s in self.stages if s.device == device)
 
@@ -195,7 +212,9 @@ class Problem:
             "stages": [{"name": s.name, "device": s.device, "forward": s.forward, "input_grad": s.input_grad,
                         "weight_grad": s.weight_grad, "activation_bytes": s.activation_bytes,
                         "param_bytes": s.param_bytes, "operators": list(s.operators),
-                        **({"stream": s.stream} if s.stream != COMPUTE_STREAM else {})} for s in self.stages],
+                        **({"stream": s.stream} if s.stream != COMPUTE_STREAM else {}),
+                        **({"layout_stage": s.layout_stage} if s.layout_stage is not None else {})}
+                       for s in self.stages],
             "edges": [{"src": e.src, "dst": e.dst, "bytes": e.bytes, "transfer_ms": e.transfer_ms} for e in self.edges],
         }
 
@@ -206,7 +225,7 @@ class Problem:
                             for d in data["devices"])
             stages = tuple(Stage(s["name"], int(s["device"]), s["forward"], s["input_grad"], s["weight_grad"],
                                  s.get("activation_bytes", 1.0), s.get("param_bytes", 0.0), tuple(s.get("operators", ())),
-                                 s.get("stream", COMPUTE_STREAM))
+                                 s.get("stream", COMPUTE_STREAM), s.get("layout_stage"))
                            for s in data["stages"])
             edges = tuple(StageEdge(int(e["src"]), int(e["dst"]), float(e.get("bytes", 0.0)),
                                     float(e.get("transfer_ms", 0.0))) for e in data["edges"])
@@ -264,10 +283,12 @@ def uniform_problem(stages: int, microbatches: int, forward: float = 1.0, input_
 
 
 def stage_problem(model: ModelGraph, cluster: Cluster, groups: Sequence[Sequence[str]], placement: Sequence[int],
-                  microbatches: int, overlap_factor: float = 1.0) -> Problem:
+                  microbatches: int, overlap_factor: float = 1.0, streams: Sequence[str] | None = None,
+                  layout_stages: Sequence[int] | None = None) -> Problem:
     """Merge operator groups into stages, place them, and resolve times on the placed devices.
 
     ``groups`` must cover every operator exactly once and the merged graph must stay acyclic.
+    ``streams`` (default: all compute) and ``layout_stages`` describe operator-level units.
     """
     owner: dict[str, int] = {}
     for g, ops in enumerate(groups):
@@ -296,7 +317,9 @@ def stage_problem(model: ModelGraph, cluster: Cluster, groups: Sequence[Sequence
             f, b, w = f + tf, b + tb, w + tw
             act += model.operator(op_id).activation_bytes
             par += model.operator(op_id).param_bytes
-        stages.append(Stage(f"st{g}", placement[g], f, b, w, act, par, tuple(ops_sorted)))
+        stages.append(Stage(f"st{g}", placement[g], f, b, w, act, par, tuple(ops_sorted),
+                            streams[g] if streams else COMPUTE_STREAM,
+                            layout_stages[g] if layout_stages else None))
     flows: dict[tuple[int, int], float] = {}
     for e in model.edges:
         a, b = owner[e.src], owner[e.dst]

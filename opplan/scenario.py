@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from opplan.cluster import Cluster, Link, preset, uniform_cluster
 from opplan.errors import OpplanError
+from opplan.granularity import check_granularity
 from opplan.graph import ModelGraph
 from opplan.layout import Layout
 from opplan.problem import Problem
@@ -33,8 +34,13 @@ class Scenario:
     accelerator: str | None = None
     link: Link | None = None
     speeds: tuple[float, ...] | None = None  # heterogeneous devices (model scenarios)
+    granularity: str = "stage"               # model: how finely stages split into units (opplan.granularity)
 
     def __post_init__(self) -> None:
+        check_granularity(self.granularity)
+        if self.model is None and self.granularity != "stage":
+            raise OpplanError("granularity applies to a model graph; the uniform pipeline's stages have no "
+                              "operators to split", field="granularity")
         if isinstance(self.devices, bool) or not isinstance(self.devices, int) or self.devices < 1:
             raise OpplanError(f"devices must be a positive integer, got {self.devices!r}")
         if isinstance(self.microbatches, bool) or not isinstance(self.microbatches, int) or self.microbatches < 1:
@@ -56,7 +62,7 @@ class Scenario:
                      microbatches: int | None = None, f: float = 1.0, b: float = 1.0, w: float = 1.0,
                      fb: float | None = None, memory_cap: MemoryCap | None = None, accelerator: str | None = None,
                      link: Link | None = None, speeds: Sequence[float] | None = None,
-                     overlap_factor: float = 1.0) -> Scenario:
+                     overlap_factor: float = 1.0, granularity: str = "stage") -> Scenario:
         """A scenario from what a user set, by the one set of rules every front end shares.
 
         ``model=None`` is the uniform pipeline. ``stages`` is that pipeline's name for ``devices``
@@ -108,7 +114,7 @@ class Scenario:
                 raise OpplanError(str(error), field="accelerator") from None
         return cls(devices=count, microbatches=microbatches, model=model, f=float(f), b=float(b), w=float(w),
                    fb=None if fb is None else float(fb), overlap_factor=float(overlap_factor), memory_caps=caps,
-                   accelerator=accelerator, link=link, speeds=speeds)
+                   accelerator=accelerator, link=link, speeds=speeds, granularity=granularity)
 
     @property
     def is_uniform(self) -> bool:
@@ -139,7 +145,8 @@ class Scenario:
         if self.is_uniform:
             return layout.uniform_problem(self.devices, self.microbatches, self.f, self.b, self.w,
                                           fb=self.fb, memory_units=self.memory_caps)
-        return layout.model_problem(self.model, self.cluster(), self.microbatches, self.overlap_factor, groups)
+        return layout.model_problem(self.model, self.cluster(), self.microbatches, self.overlap_factor, groups,
+                                    self.granularity)
 
     def with_caps(self, caps: Sequence[float] | float | None) -> Scenario:
         if caps is None:

@@ -6,6 +6,7 @@ import json
 import streamlit as st
 
 from opplan.errors import OpplanError
+from opplan.granularity import GRANULARITIES
 from opplan.graph import uniform_chain
 from opplan.ui import components as ui
 from opplan.ui import models
@@ -13,6 +14,7 @@ from opplan.ui.state import store, widget
 from opplan.viz import dag_figure
 
 st.set_page_config(page_title="opplan · model", page_icon="🧩", layout="wide")
+GRANULARITY_LABELS = {"stage": "stage", "layer": "layer", "operator": "operator (comm on its own stream)"}
 st.title("Model")
 values = store()
 
@@ -52,6 +54,11 @@ ops_df, edges_df = models.model_tables(model)
 st.markdown(models.model_summary(model))
 if model.description:
     st.caption(model.description)
+widget(st.radio, "granularity", "Plan at the granularity of", options=list(GRANULARITIES), horizontal=True,
+       format_func=GRANULARITY_LABELS.get,
+       help="Stage: each stage runs back to back and its all-to-all costs device time. Layer / operator: stages "
+            "split into units, and each communication operator runs on the device's communication stream, where "
+            "it can overlap another micro-batch's compute (every schedule, baselines included).")
 
 st.plotly_chart(dag_figure(model), key="model_dag")
 

@@ -201,6 +201,15 @@ def test_scenario_summary_names_model_and_cap():
     assert scenario_summary(config, "tiny").endswith("memory cap the accelerator's memory")
 
 
+def test_granularity_reaches_the_scenario_for_models_only():
+    values = model_store(granularity="operator")
+    config = cfg.base_config(values)
+    assert cfg.scenario_from_config(config).granularity == "operator"
+    assert scenario_summary(config, "tiny").endswith(" · operator level")
+    uniform = cfg.base_config(store(granularity="operator"))   # kept for when a model is chosen again
+    assert uniform["granularity"] == "stage" and cfg.scenario_from_config(uniform).granularity == "stage"
+
+
 # --- jobs -------------------------------------------------------------------------------------------
 def test_job_progress_text_and_errors_on_the_worker_thread():
     job = jobs.start_job("solve", {"x": 1}, {"time_limit": 4.0}, lambda j: j.history.append((0.1, 12.0, 10.0)))

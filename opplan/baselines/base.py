@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from opplan.actions import ComputeTask, Entry, Pass
+from opplan.baselines.operator_level import unit_order
 from opplan.cluster import Cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
@@ -98,6 +99,8 @@ class Baseline:
 
     def order(self, problem: Problem) -> Order:
         devices, microbatches = self.check_problem(problem)
+        if problem.is_unit_level:   # the same program, each stage's pass run as its chain of units
+            return unit_order(problem, [self.rank_order(devices, microbatches, r) for r in range(devices)])
         return order_from_lists(problem, self.lists(devices, microbatches), backward="split")
 
     def __repr__(self) -> str:

@@ -93,7 +93,8 @@ def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0)
         try:
             if searched:
                 problem = searched_cut(scenario.model, scenario.cluster(), scenario.microbatches, layout,
-                                       scenario.overlap_factor, budget_seconds=search_seconds / 2)
+                                       scenario.overlap_factor, budget_seconds=search_seconds / 2,
+                                       granularity=scenario.granularity)
             else:
                 problem = scenario.problem_for(layout)
         except OpplanError as error:

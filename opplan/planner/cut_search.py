@@ -39,7 +39,7 @@ def _score(problem: Problem, layout: Layout) -> float:
 
 
 def searched_cut(model: ModelGraph, cluster: Cluster, microbatches: int, layout: Layout = CONTIGUOUS,
-                 overlap_factor: float = 1.0, budget_seconds: float = 10.0) -> Problem:
+                 overlap_factor: float = 1.0, budget_seconds: float = 10.0, granularity: str = "stage") -> Problem:
     """A cut of the topological order into one model stage per device, laid out as ``layout``
     (contiguous or mirrored), whose quick plans are shortest. ``microbatches`` is the user's M."""
     if layout not in _SCORING_BASELINE:
@@ -54,7 +54,7 @@ def searched_cut(model: ModelGraph, cluster: Cluster, microbatches: int, layout:
 
     def build(c: list[int]) -> Problem:
         return layout.model_problem(model, cluster, microbatches, overlap_factor,
-                                    groups=[order[a:b] for a, b in zip(c, c[1:])])
+                                    groups=[order[a:b] for a, b in zip(c, c[1:])], granularity=granularity)
 
     best = build(cuts)
     best_score = _score(best, layout)

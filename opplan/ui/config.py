@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "caps_per_device_gb": None, "speeds": None,
     "bandwidth": 0.0, "latency": 0.0,
     "solver": "auto", "objective": "makespan", "time_limit": 10.0, "placement": "auto", "mip_gap": 0.0,
+    "granularity": "stage",
 }
 
 
@@ -42,6 +43,8 @@ def base_config(values: dict[str, Any]) -> dict[str, Any]:
         "speeds": [float(s) for s in speeds] if speeds and len(speeds) == devices and any(s != 1 for s in speeds)
         else None,
         "caps": None,
+        # the uniform pipeline's stages are single operators: only model graphs split further
+        "granularity": values.get("granularity", "stage") if values.get("model_text") is not None else "stage",
     }
 
 
@@ -63,6 +66,7 @@ def scenario_from_config(config: dict[str, Any]) -> Scenario:
         overlap_factor=config.get("overlap_factor", 1.0) if model is not None else 1.0,
         memory_cap=cap, accelerator=config.get("accelerator"), link=link,
         speeds=tuple(config["speeds"]) if config.get("speeds") and model is not None else None,
+        granularity=config.get("granularity", "stage") if model is not None else "stage",
     )
 
 

@@ -63,4 +63,6 @@ def scenario_summary(config: dict[str, Any], model_label: str) -> str:
         cap = "the accelerator's memory"
     else:
         cap = "none"
-    return f"{model} · {config['devices']} devices · {config['microbatches']} micro-batches · memory cap {cap}"
+    level = "" if config.get("granularity", "stage") == "stage" else f" · {config['granularity']} level"
+    return (f"{model} · {config['devices']} devices · {config['microbatches']} micro-batches · memory cap {cap}"
+            f"{level}")

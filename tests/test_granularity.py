@@ -1,0 +1,95 @@
+"""Stages split into units: compute runs merge, every communication operator is its own unit on
+the communication stream; hand-designed programs expand to unit chains; pairs interleave best."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from opplan.actions import ComputeTask, Pass
+from opplan.baselines.operator_level import _merge, _pair_length, best_interleaving, unit_steps
+from opplan.cluster import uniform_cluster
+from opplan.errors import OpplanError
+from opplan.granularity import split_units
+from opplan.graph import load_model
+from opplan.layout import CONTIGUOUS, MIRRORED
+from opplan.problem import COMM_STREAM, COMPUTE_STREAM
+from opplan.scenario import Scenario
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
+DEEPSEEK = load_model(SAMPLES / "deepseek_v3_moe.json")
+
+
+def test_an_moe_layer_becomes_compute_dispatch_compute_combine():
+    """Attention and router, dispatch, the routed experts, combine; the shared expert is a branch
+    beside the routed path, so it comes last and merges with the next layer's attention."""
+    layer = [op.id for op in DEEPSEEK.operators if op.layer == 1]
+    units = split_units(DEEPSEEK, layer, "operator")
+    streams = [stream for _, stream in units]
+    assert streams == [COMPUTE_STREAM, COMM_STREAM, COMPUTE_STREAM, COMM_STREAM, COMPUTE_STREAM]
+    two_layers = split_units(DEEPSEEK, layer + [op.id for op in DEEPSEEK.operators if op.layer == 2], "operator")
+    assert len(two_layers) == 9
+    assert sorted(op for ops, _ in units for op in ops) == sorted(layer)
+    assert all(DEEPSEEK.operator(ops[0]).kind == "communication" for ops, s in units if s == COMM_STREAM)
+
+
+def test_stage_granularity_is_one_unit_and_layer_granularity_cuts_at_layers():
+    ops = [op.id for op in DEEPSEEK.operators if op.layer in (1, 2)]
+    assert split_units(DEEPSEEK, ops, "stage") == [(sorted(ops, key=DEEPSEEK.topological_order().index),
+                                                    COMPUTE_STREAM)]
+    by_operator = split_units(DEEPSEEK, ops, "operator")
+    by_layer = split_units(DEEPSEEK, ops, "layer")
+    assert len(by_layer) >= len(by_operator)
+    for unit_ops, _ in by_layer:
+        assert len({DEEPSEEK.operator(o).layer for o in unit_ops}) == 1
+
+
+@pytest.mark.parametrize("layout", [CONTIGUOUS, MIRRORED], ids=["contiguous", "mirrored"])
+def test_unit_problems_keep_the_work_and_the_layout(layout):
+    cluster = uniform_cluster(8, accelerator="H20")
+    stage = layout.model_problem(DEEPSEEK, cluster, 20)
+    units = layout.model_problem(DEEPSEEK, cluster, 20, granularity="operator")
+    assert units.is_unit_level and not stage.is_unit_level
+    assert units.num_layout_stages == stage.num_stages and layout.matches(units)
+    for s, st in enumerate(stage.stages):
+        members = [units.stages[u] for u in units.units_of(s)]
+        assert {m.device for m in members} == {st.device}
+        for field in ("forward", "input_grad", "weight_grad", "activation_bytes", "param_bytes"):
+            assert sum(getattr(m, field) for m in members) == pytest.approx(getattr(st, field))
+    graph = nx.DiGraph([(e.src, e.dst) for e in units.edges])
+    assert nx.is_directed_acyclic_graph(graph)
+    assert sum(s.stream == COMM_STREAM for s in units.stages) == sum(
+        op.kind == "communication" for op in DEEPSEEK.operators) * (2 if layout == MIRRORED else 1)
+
+
+def test_granularity_is_checked():
+    with pytest.raises(OpplanError, match="granularity must be one of"):
+        Scenario.from_options(DEEPSEEK, devices=8, microbatches=20, granularity="atoms")
+    with pytest.raises(OpplanError, match="uniform pipeline") as error:
+        Scenario.from_options(None, stages=8, microbatches=20, granularity="operator")
+    assert error.value.field == "granularity"
+
+
+def test_a_stage_pass_expands_to_its_unit_chain():
+    problem = CONTIGUOUS.model_problem(DEEPSEEK, uniform_cluster(8, accelerator="H20"), 4, granularity="operator")
+    units = problem.units_of(0)
+    forward = unit_steps(problem, ComputeTask(0, Pass.FORWARD, 3))
+    backward = unit_steps(problem, ComputeTask(0, Pass.FULL_BACKWARD, 3))
+    assert [t.stage for _, t, _ in forward] == list(units)
+    assert [t.stage for _, t, _ in backward] == list(reversed(units))
+    assert all(t.microbatch == 3 for _, t, _ in forward + backward)
+    assert {r for r, _, _ in forward} == {"dev0", "dev0.comm"}
+
+
+def test_the_best_interleaving_hides_one_chains_communication_under_the_others_compute():
+    """F: compute 2, all-to-all 2, compute 2; B: all-to-all 2, compute 2, all-to-all 2. With F's
+    units first on both streams the pair takes 10; interleaved, each all-to-all hides under the
+    other's compute and the pair takes 6, the compute stream's own load."""
+    f = [("d", ComputeTask(0, Pass.FORWARD, 0), 2.0), ("c", ComputeTask(1, Pass.FORWARD, 0), 2.0),
+         ("d", ComputeTask(2, Pass.FORWARD, 0), 2.0)]
+    b = [("c", ComputeTask(5, Pass.INPUT_GRAD, 1), 2.0), ("d", ComputeTask(4, Pass.INPUT_GRAD, 1), 2.0),
+         ("c", ComputeTask(3, Pass.INPUT_GRAD, 1), 2.0)]
+    assert _pair_length(_merge(f, b, (0,) * 3 + (1,) * 3)) == 10
+    best = best_interleaving(f, b)
+    assert _pair_length(_merge(f, b, best)) == 6
