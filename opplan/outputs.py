@@ -20,7 +20,7 @@ RULES: dict[int, str] = {
     2: "durations match the problem",
     3: "dependencies and transfer delays respected",
     4: "one task (or block) at a time per resource",
-    5: "tasks run on their stage's device",
+    5: "tasks run on their stage's device and stream",
     6: "memory within each device's cap",
     7: "reported metrics consistent with the times",
     8: "blocks well formed",
