@@ -1,13 +1,17 @@
 """Simulate and validate plans of >= 100,000 tasks; prints tasks per second (goal: < 1 s per 100k).
 
     python bench/simulate.py
+
+The last row is a problem with communication streams: every device runs a compute stage then an
+all-to-all stage on its comm stream, which the order leaves first come, first served.
 """
 from __future__ import annotations
 
+import re
 import time
 
 from opplan.metrics import compute_metrics
-from opplan.problem import uniform_problem
+from opplan.problem import COMM_STREAM, DeviceSpec, Problem, Stage, StageEdge, uniform_problem
 from opplan.schedule import Plan, order_from_lists
 from opplan.simulate import simulate
 from opplan.tasks import build_task_graph
@@ -28,9 +32,28 @@ def one_f_one_b_like(P: int, M: int) -> list[list[str]]:
     return lists
 
 
-def run(P: int, M: int, repeats: int = 3) -> dict[str, float]:
-    problem = uniform_problem(P, M, memory_units=P)   # a finite cap, so the memory rule runs too
-    order = order_from_lists(problem, one_f_one_b_like(P, M))
+def streams_problem(P: int, M: int) -> Problem:
+    """Stage 2d computes on device d, stage 2d+1 is its all-to-all on d's comm stream; the next
+    device's compute receives it over a link."""
+    stages = []
+    for d in range(P):
+        stages += [Stage(f"c{d}", d, 1.0, 1.0, 1.0), Stage(f"a2a{d}", d, 0.5, 0.5, 0.0, stream=COMM_STREAM)]
+    edges = [StageEdge(s, s + 1, 1.0, 0.0 if s % 2 == 0 else 0.25) for s in range(2 * P - 1)]
+    return Problem(tuple(stages), tuple(edges), tuple(DeviceSpec(f"dev{d}", 4.0 * P) for d in range(P)), M)
+
+
+def streams_order(P: int, M: int) -> list[list[str]]:
+    """1F1B on the compute stages (stage 2d on device d); the all-to-alls go first come, first served."""
+    return [[re.sub(r"^\d+", lambda x: str(2 * int(x.group())), e) for e in seq] for seq in one_f_one_b_like(P, M)]
+
+
+def run(P: int, M: int, repeats: int = 3, streams: bool = False) -> dict[str, float]:
+    if streams:
+        problem = streams_problem(P, M)
+        order = order_from_lists(problem, streams_order(P, M))
+    else:
+        problem = uniform_problem(P, M, memory_units=P)   # a finite cap, so the memory rule runs too
+        order = order_from_lists(problem, one_f_one_b_like(P, M))
     best = {"build": 1e9, "simulate": 1e9, "metrics": 1e9, "validate": 1e9}
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -52,10 +75,11 @@ def run(P: int, M: int, repeats: int = 3) -> dict[str, float]:
 def main() -> None:
     print("| P | M | tasks | build task graph s | simulate s | metrics s | validate s | simulate+validate s | tasks/s |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for P, M in ((8, 512), (16, 2100), (32, 1100)):
-        r = run(P, M)
+    for P, M, streams in ((8, 512, False), (16, 2100, False), (32, 1100, False), (8, 1650, True)):
+        r = run(P, M, streams=streams)
         total = r["build"] + r["simulate"] + r["validate"]
-        print(f"| {P} | {M} | {r['tasks']} | {r['build']:.3f} | {r['simulate']:.3f} | {r['metrics']:.3f} | "
+        label = f"{P} +comm" if streams else str(P)
+        print(f"| {label} | {M} | {r['tasks']} | {r['build']:.3f} | {r['simulate']:.3f} | {r['metrics']:.3f} | "
               f"{r['validate']:.3f} | {total:.3f} | {r['tasks'] / total:,.0f} |")
 
 

@@ -1,6 +1,8 @@
 """Makespan, bubbles, memory and lower bounds: the numbers plans are judged by.
 
 bubble of a device = makespan − its busy time; bubble ratio = 1 − Σ busy / (devices × makespan).
+Busy time is the compute stream's: a device's communication stream (all-to-all) is reported as
+exposed communication, the part of it no computation hides.
 """
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from opplan.actions import ComputeTask, Pass, compute_names
 from opplan.outputs import Metrics
-from opplan.problem import Problem
+from opplan.problem import Problem, comm_resource
 from opplan.schedule import TimedTask
 from opplan.tasks import build_task_graph
 
@@ -28,6 +30,42 @@ def device_busy(problem: Problem, tasks: Iterable[TimedTask]) -> list[float]:
             seen_groups.add(t.group)
         busy[d] += t.end - t.start
     return busy
+
+
+def exposed_communication(problem: Problem, tasks: Iterable[TimedTask]) -> list[float]:
+    """Per device, time its comm stream is busy while its compute stream is idle.
+
+    A sweep over start/end events of both streams: time counts while comm > 0 and compute == 0.
+    """
+    stream_of: dict[str, tuple[int, int]] = {}
+    for d, dev in enumerate(problem.devices):
+        stream_of[dev.name] = (d, 0)
+        stream_of[comm_resource(dev.name)] = (d, 1)
+    events: list[list[tuple[float, int, int]]] = [[] for _ in range(problem.num_devices)]
+    seen_groups: set[int] = set()
+    for t in tasks:
+        where = stream_of.get(t.resource)
+        if where is None or t.end <= t.start:
+            continue
+        if t.group >= 0:
+            if t.group in seen_groups:
+                continue
+            seen_groups.add(t.group)
+        d, stream = where
+        events[d].append((t.start, 1, stream))
+        events[d].append((t.end, -1, stream))
+    out = []
+    for evs in events:
+        evs.sort()
+        active = [0, 0]
+        last, total = 0.0, 0.0
+        for time, delta, stream in evs:
+            if active[1] > 0 and active[0] == 0:
+                total += time - last
+            last = time
+            active[stream] += delta
+        out.append(total)
+    return out
 
 
 def memory_events(problem: Problem, tasks: Iterable[TimedTask]) -> list[list[tuple[float, float]]]:
@@ -111,16 +149,17 @@ def heads_and_tails(problem: Problem) -> tuple[dict[str, float], dict[str, float
 
 
 def lower_bound(problem: Problem) -> dict[str, float]:
-    """Makespans no schedule can beat: one micro-batch's critical path, and for each device its
-    earliest possible start + its total work + the least work that must follow it."""
+    """Makespans no schedule can beat: one micro-batch's critical path, and for each resource (a
+    device's compute stream, its comm stream) its earliest possible start + its total work + the
+    least work that must follow it. The streams run side by side, so each is bounded alone."""
     head, tail, duration = heads_and_tails(problem)
     critical = max(head[k] + duration[k] + tail[k] for k in head)
     shrink = min(1.0, problem.overlap_factor)
     best_device = 0.0
-    for d in range(problem.num_devices):
-        stages = problem.stages_on(d)
-        if not stages:
-            continue
+    on_resource: dict[str, list[int]] = {}
+    for s in range(problem.num_stages):
+        on_resource.setdefault(problem.resource_of(s), []).append(s)
+    for stages in on_resource.values():
         work = sum(s_.forward + s_.input_grad + s_.weight_grad for s_ in (problem.stages[s] for s in stages))
         load = work * problem.microbatches * shrink
         keys = [str(ComputeTask(s, p, 0)) for s in stages for p in (Pass.FORWARD, Pass.INPUT_GRAD, Pass.WEIGHT_GRAD)]
@@ -156,4 +195,5 @@ def compute_metrics(problem: Problem, tasks: Sequence[TimedTask]) -> Metrics:
         critical_path=bound["critical_path"],
         device_bound=bound["device"],
         num_tasks=len(tasks),
+        exposed_communication=exposed_communication(problem, tasks),
     )

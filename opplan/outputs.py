@@ -20,7 +20,7 @@ RULES: dict[int, str] = {
     2: "durations match the problem",
     3: "dependencies and transfer delays respected",
     4: "one task (or block) at a time per resource",
-    5: "tasks run on their stage's device",
+    5: "tasks run on their stage's device and stream",
     6: "memory within each device's cap",
     7: "reported metrics consistent with the times",
     8: "blocks well formed",
@@ -68,7 +68,11 @@ def _mapping(data: Any, what: str) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class Metrics:
-    """The numbers a plan is judged by, per device where it is a list (index = device)."""
+    """The numbers a plan is judged by, per device where it is a list (index = device).
+
+    ``busy``/``bubble`` are the compute stream's; ``exposed_communication`` is the time a device's
+    communication stream works while its compute stream idles (all-to-all not hidden by compute).
+    """
 
     makespan: float
     busy: list[float]
@@ -83,6 +87,7 @@ class Metrics:
     critical_path: float
     device_bound: float
     num_tasks: int
+    exposed_communication: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -115,6 +120,8 @@ class Metrics:
                                       "metrics.critical_path"),
                 device_bound=_number(data.get("device_bound", parts.get("device", 0.0)), "metrics.device_bound"),
                 num_tasks=int(_number(data["num_tasks"], "metrics.num_tasks")),
+                exposed_communication=_numbers(data["exposed_communication"], "metrics.exposed_communication")
+                if "exposed_communication" in data else [0.0] * len(data["busy"]),   # files before streams
             )
         except KeyError as missing:
             raise OpplanError(f"plan metrics is missing field {missing.args[0]!r}") from None

@@ -60,6 +60,7 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
         "makespan": m.makespan,
         "bubble": m.bubble,
         "bubble_ratio": m.bubble_ratio,
+        "exposed_communication": m.exposed_communication,
         "peak_activations": m.peak_activations,
         "peak_activation_bytes": m.peak_activation_bytes,
         "peak_memory_bytes": m.peak_memory_bytes,
@@ -83,6 +84,8 @@ def plan_text(plan: Plan) -> str:
              f"  makespan      {m.makespan:.6g}   (lower bound {_lower_bound(plan):.6g})",
              f"  bubble ratio  {m.bubble_ratio:.4f}",
              f"  bubble        {_numbers(m.bubble, 6)}"]
+    if any(x > 0 for x in m.exposed_communication):   # only problems with comm streams have any
+        lines.append(f"  exposed comm  {_numbers(m.exposed_communication, 6)}  (all-to-all not hidden by compute)")
     if m.peak_activations is not None:
         lines.append(f"  peak activ.   {_numbers(m.peak_activations, 6)}  (activation units)")
     if m.peak_activations is None or max(m.peak_memory_bytes, default=0) >= 1e3:   # not the unit pipeline

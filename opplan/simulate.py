@@ -1,7 +1,7 @@
 """Order → timed plan: every entry starts as early as its inputs and its resource allow (ASAP).
 
-A discrete-event pass in time order: compute resources follow the order exactly; links the order
-does not list serve transfers first come, first served. An order that contradicts the
+A discrete-event pass in time order: compute resources follow the order exactly; links and
+communication streams the order does not list serve their tasks first come, first served. An order that contradicts the
 dependencies cannot finish, and the error names the stuck tasks and what they wait for.
 """
 from __future__ import annotations
@@ -26,10 +26,11 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
     n = len(tg)
     compute_names = {d.name for d in problem.devices}
     link_names = {tg.resource[i] for i in range(n) if tg.pass_[i] == "T"}
+    comm_names = set(tg.comm_resources())
     for resource in order.sequences:
-        if resource not in compute_names and resource not in link_names:
+        if resource not in compute_names and resource not in link_names and resource not in comm_names:
             raise OpplanError(f"order names resource {resource!r}, which is neither a device "
-                              f"({', '.join(sorted(compute_names))}) nor a used link")
+                              f"({', '.join(sorted(compute_names))}) nor a used link or communication stream")
 
     # --- slots: one per order entry; a slot holds one task or a group --------------------------
     slot_members: list[tuple[int, ...]] = []
@@ -58,10 +59,12 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
             slot_members.append(members)
             slot_resource.append(resource)
         fixed_sequences[resource] = seq
-    missing = [tg.keys[i] for i in range(n) if slot_of[i] == -1 and tg.pass_[i] != "T"]
+    # compute streams, and communication streams the order lists, must be listed in full
+    listed = compute_names | (comm_names & set(fixed_sequences))
+    missing = [tg.keys[i] for i in range(n) if slot_of[i] == -1 and task_resource[i] in listed]
     if missing:
         raise OpplanError(f"order omits {len(missing)} task(s), e.g. {', '.join(missing[:5])}")
-    for i in range(n):  # transfers on links the order leaves free: one slot each
+    for i in range(n):  # tasks on links and comm streams the order leaves free: one slot each
         if slot_of[i] == -1:
             slot_of[i] = len(slot_members)
             slot_members.append((i,))
@@ -110,7 +113,7 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
             s = stack.pop()
             run(s, ready[s], stack.append)
     else:
-        # free links serve transfers in the order they become ready: process events in time order
+        # free links and comm streams serve tasks in the order they become ready: events in time order
         free_at: dict[str, float] = {}
         heap = [(0.0, s) for s in range(n_slots) if pending[s] == 0]
         heapq.heapify(heap)

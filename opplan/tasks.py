@@ -3,7 +3,9 @@
 Tasks are keyed by their names, ``2F0``, ``2B0``, ``2W0`` (or ``2BW0`` when ``backward="full"``),
 and ``1>2F0``, ``2>1B0`` for transfers; the notation and its records are in ``actions.py``.
 A transfer task exists only when its two stages sit on different devices and moving the tensor
-takes time; it runs on the directed link's own resource, so it overlaps computation.
+takes time; it runs on the directed link's own resource, so it overlaps computation. A stage on
+the communication stream (an all-to-all) runs its tasks on ``dev0.comm``, beside the device's
+compute, so one micro-batch's communication can hide under another's computation.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ class TaskGraph:
     keys: list[str]
     index: dict[str, int]
     resource: list[str]
-    device: list[int]          # compute device, or the sending device for a transfer
+    device: list[int]          # the stage's device (whatever its stream), or the sending device for a transfer
     duration: list[float]
     deps: list[list[int]]
     stage: list[int]
@@ -45,6 +47,11 @@ class TaskGraph:
 
     def compute_resources(self) -> list[str]:
         return [d.name for d in self.problem.devices]
+
+    def comm_resources(self) -> list[str]:
+        """The communication streams some task runs on (a device's all-to-all stream)."""
+        return sorted({self.resource[i] for i in range(len(self)) if self.pass_[i] != "T"}
+                      - set(self.compute_resources()))
 
     def is_transfer(self, i: int) -> bool:
         return self.pass_[i] == "T"
@@ -61,8 +68,8 @@ def build_task_graph(problem: Problem, backward: str = "split") -> TaskGraph:
     W after its own B. ``backward="full"`` makes B and W one task ``BW``."""
     if backward not in ("split", "full"):
         raise OpplanError(f"backward must be 'split' or 'full', got {backward!r}")
-    names = [d.name for d in problem.devices]
     stages = problem.stages
+    where = [problem.resource_of(s) for s in range(len(stages))]   # compute or comm stream
     # per stage, the (pass, duration, alloc, release, name head) of its compute tasks, in a fixed order
     templates = []
     for s, st in enumerate(stages):
@@ -79,7 +86,7 @@ def build_task_graph(problem: Problem, backward: str = "split") -> TaskGraph:
             dev = st.device
             for p, dur, al, rel, head in templates[s]:
                 keys.append(head + digits)
-                resource.append(names[dev])
+                resource.append(where[s])
                 device.append(dev)
                 duration.append(dur)
                 stage_of.append(s)

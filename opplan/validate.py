@@ -3,10 +3,11 @@ task graph or the simulator), so a bug in a producer cannot hide behind a shared
 thing it shares is the task-name notation (``actions.py``), which plans are written in.
 
 Rules:
-  1 every task exactly once          5 tasks run where their stage is placed (links for transfers)
-  2 durations as the problem says     6 memory (parameters + live activations) within each cap
-  3 dependencies and transfer delays  7 reported metrics agree with the times
-  4 one block at a time per resource  8 blocks well formed (same resource, start, end)
+  1 every task exactly once          5 tasks run where their stage is placed (links for transfers),
+  2 durations as the problem says       on the device's compute or communication stream as it says
+  3 dependencies and transfer delays  6 memory (parameters + live activations) within each cap
+  4 one block at a time per resource  7 reported metrics agree with the times
+                                      8 blocks well formed (same resource, start, end)
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections import defaultdict
 
 from opplan.actions import ComputeTask, Pass, compute_name, compute_names, parse_task, transfer_name
 from opplan.outputs import RULES, Violation
+from opplan.problem import COMM_STREAM, comm_resource
 from opplan.schedule import Plan, TimedTask
 
 __all__ = ["RULES", "Violation", "validate"]
@@ -28,7 +30,7 @@ def _expected_tasks(plan: Plan) -> dict[str, tuple[str, float, str]]:
     out: dict[str, tuple[str, float, str]] = {}
     for m in range(p.microbatches):
         for s, st in enumerate(p.stages):
-            dev = names[st.device]
+            dev = comm_resource(names[st.device]) if st.stream == COMM_STREAM else names[st.device]
             out[compute_name(s, "F", m)] = (dev, st.forward, "F")
             for g in grads:
                 out[compute_name(s, g, m)] = (dev, {"B": st.input_grad, "W": st.weight_grad,
@@ -208,6 +210,9 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
             "bubble_ratio": 1.0 - sum(busy) / (n_dev * makespan) if makespan > 0 else 0.0,
             "peak_activation_bytes": peaks,
             "peak_memory_bytes": [problem.param_bytes(d) + peaks[d] for d in range(n_dev)],
+            "exposed_communication": [_exposed(per_resource.get(comm_resource(dev.name), []),
+                                               per_resource.get(dev.name, []), makespan)
+                                      for dev in problem.devices],
         }
         for key, value in recomputed.items():
             got = getattr(plan.metrics, key)
@@ -220,3 +225,30 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
         if count > limit:
             found.append(Violation(rule, f"... and {count - limit} more violations of this rule"))
     return found
+
+
+def _union(intervals: list[tuple[float, float, str]]) -> list[list[float]]:
+    """Disjoint sorted intervals covering the same time (overlaps were rule 4's business)."""
+    merged: list[list[float]] = []
+    for start, end, _ in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
+
+
+def _exposed(comm: list[tuple[float, float, str]], compute: list[tuple[float, float, str]],
+             makespan: float) -> float:
+    """Time in [0, makespan] the comm stream is busy and the compute stream is not."""
+    comm_union, busy = _union(comm), _union(compute)
+    covered = sum(max(0.0, min(e, makespan) - max(b, 0.0)) for b, e in comm_union)
+    k = 0
+    for start, end in comm_union:   # subtract the overlap with compute, both lists sorted and disjoint
+        while k < len(busy) and busy[k][1] <= start:
+            k += 1
+        j = k
+        while j < len(busy) and busy[j][0] < end:
+            covered -= max(0.0, min(end, busy[j][1], makespan) - max(start, busy[j][0], 0.0))
+            j += 1
+    return covered

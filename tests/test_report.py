@@ -12,7 +12,7 @@ from opplan.scenario import Scenario
 ROOT = Path(__file__).resolve().parents[1]
 LLAMA = ROOT / "sample_models" / "llama2_7b.json"
 
-SUMMARY_KEYS = ["schedule", "devices", "stages", "microbatches", "makespan", "bubble", "bubble_ratio",
+SUMMARY_KEYS = ["schedule", "devices", "stages", "microbatches", "makespan", "bubble", "bubble_ratio", "exposed_communication",
                 "peak_activations", "peak_activation_bytes", "peak_memory_bytes", "param_bytes", "memory_cap_bytes",
                 "lower_bound", "valid", "violations"]
 

@@ -8,9 +8,10 @@ dependencies (transfers become lags here), two families are valid for some optim
 * memory arcs W(s,m) -> F(s,m+c_s), c_s = floor(room on the device / activation bytes of s): with
   the order arcs, forwards started minus weight-gradients ended on s can never exceed c_s.
 
-Heads add a one-machine bound over each task's same-device ancestors (they run one at a time),
-tails the mirror image; the makespan bound is the best of head + tail and, per device, earliest
-start + remaining work + least tail over any subset of its tasks.
+Heads add a one-machine bound over each task's same-resource ancestors (they run one at a time),
+tails the mirror image; the makespan bound is the best of head + tail and, per resource (a
+device's compute stream, or its communication stream), earliest start + remaining work + least
+tail over any subset of its tasks.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from opplan.errors import OpplanError
-from opplan.problem import Problem
+from opplan.problem import COMPUTE_STREAM, Problem
 
 PASS_ORDER = ("F", "B", "W")
 Task = tuple[str, int, int]   # (pass, stage, micro-batch)
@@ -29,10 +30,11 @@ Task = tuple[str, int, int]   # (pass, stage, micro-batch)
 class Arcs:
     tasks: list[Task]
     index: dict[Task, int]
-    device: list[int]
+    device: list[int]          # the stage's device: memory is per device
     duration: list[float]
     arcs: list[tuple[int, int, float]]
     topo: list[int]
+    machine: list[int]         # one-at-a-time resource: d for d's compute, devices + d for its comm stream
 
 
 def to_grid(value: float, scale: float | None) -> float:
@@ -59,6 +61,13 @@ def transfer_lag(problem: Problem, src: int, dst: int, scale: float | None = Non
     return to_grid(e.transfer_ms, scale)
 
 
+def machine_of(problem: Problem, stage: int) -> int:
+    """The resource a stage's tasks hold, as an index: its device's compute stream (the device
+    index) or its communication stream (devices + device index); each runs one task at a time."""
+    st = problem.stages[stage]
+    return st.device if st.stream == COMPUTE_STREAM else problem.num_devices + st.device
+
+
 def memory_room(problem: Problem, device: int) -> float:
     """Bytes available for activations on ``device`` (cap minus parameters)."""
     return problem.devices[device].memory_bytes - problem.param_bytes(device)
@@ -72,6 +81,7 @@ def build_arcs(problem: Problem, scale: float | None = None, symmetry: bool = Tr
     tasks = [(k, s, m) for m in range(M) for s in range(problem.num_stages) for k in PASS_ORDER]
     index = {t: i for i, t in enumerate(tasks)}
     device = [problem.stages[s].device for _, s, _ in tasks]
+    machine = [machine_of(problem, s) for _, s, _ in tasks]
     duration = [dur[(k, s)] for k, s, _ in tasks]
     arcs: list[tuple[int, int, float]] = []
     for m in range(M):
@@ -99,7 +109,7 @@ def build_arcs(problem: Problem, scale: float | None = None, symmetry: bool = Tr
             if symmetry:
                 for m in range(M - c):
                     arcs.append((index[("W", s, m)], index[("F", s, m + c)], 0.0))
-    return Arcs(tasks, index, device, duration, arcs, _topological(len(tasks), arcs))
+    return Arcs(tasks, index, device, duration, arcs, _topological(len(tasks), arcs), machine)
 
 
 def _topological(n: int, arcs: list[tuple[int, int, float]]) -> list[int]:
@@ -141,7 +151,7 @@ def heads_tails(a: Arcs, one_machine: bool = True) -> tuple[list[float], list[fl
     pos = {t: p for p, t in enumerate(a.topo)}
     dev_mask: dict[int, int] = defaultdict(int)
     for t in range(n):
-        dev_mask[a.device[t]] |= 1 << pos[t]
+        dev_mask[a.machine[t]] |= 1 << pos[t]
 
     def members(mask: int) -> list[int]:
         out = []
@@ -160,7 +170,7 @@ def heads_tails(a: Arcs, one_machine: bool = True) -> tuple[list[float], list[fl
             mask |= anc[i] | (1 << pos[i])
         anc[t] = mask
         if one_machine:
-            same = members(mask & dev_mask[a.device[t]])
+            same = members(mask & dev_mask[a.machine[t]])
             if same:
                 h = max(h, _one_machine([(head[i], a.duration[i]) for i in same]))
         head[t] = h
@@ -173,7 +183,7 @@ def heads_tails(a: Arcs, one_machine: bool = True) -> tuple[list[float], list[fl
             mask |= desc[j] | (1 << pos[j])
         desc[t] = mask
         if one_machine:
-            same = members(mask & dev_mask[a.device[t]])
+            same = members(mask & dev_mask[a.machine[t]])
             if same:
                 r = max(r, _one_machine([(tail[j] - a.duration[j], a.duration[j]) for j in same]))
         tail[t] = a.duration[t] + r
@@ -184,7 +194,7 @@ def lower_bound(a: Arcs, head: list[float], tail: list[float]) -> float:
     lb = max(h + q for h, q in zip(head, tail))
     by_dev: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
     for t in range(len(a.tasks)):
-        by_dev[a.device[t]].append((head[t], a.duration[t], tail[t] - a.duration[t]))
+        by_dev[a.machine[t]].append((head[t], a.duration[t], tail[t] - a.duration[t]))
     for items in by_dev.values():
         for h0 in sorted({h for h, _, _ in items}):
             sub = sorted(((p, q) for h, p, q in items if h >= h0), key=lambda x: -x[1])

@@ -6,7 +6,8 @@ window [ES_j, LS_j), where ES comes from heads and LS = T - tail. It is 0 before
 
   monotone    z[j,t-1] <= z[j,t]
   arcs        z[j,t] <= z[i, t - p_i - lag]               (dependencies, order and memory arcs)
-  one device  Σ_{j on d} z[j,t] - z[j,t-p_j] <= 1          at every t
+  one at a time  Σ_{j on r} z[j,t] - z[j,t-p_j] <= 1       at every t, per resource r (a
+                                                           device's compute and its comm stream)
   memory      Σ_F a_F z[F,t] - Σ_W a_W z[W,t-p_W] <= room  at every t (skipped where the memory
                                                            arcs already say exactly this)
 
@@ -25,7 +26,7 @@ import numpy as np
 from opplan.actions import ComputeTask, Pass
 from opplan.planner.bounds import Arcs, memory_room
 from opplan.planner.linear import LinearModel
-from opplan.problem import Problem
+from opplan.problem import Problem, comm_resource
 from opplan.schedule import Order
 
 MAX_GRID_STEPS = 1600    # exact grids up to this many steps over the horizon
@@ -138,12 +139,14 @@ def build_step_model(problem: Problem, arcs: Arcs, head: list[float], tail: list
         for t in range(es[j], ls[j]):
             _row(sm, [(1, j, t), (-1, i, t - shift)], 0)
     by_device: dict[int, list[int]] = defaultdict(list)
+    by_machine: dict[int, list[int]] = defaultdict(list)
     for j, d in enumerate(arcs.device):
         by_device[d].append(j)
+        by_machine[arcs.machine[j]].append(j)
     if minimise_memory:
         sm.peak = sm.model.add_var(0.0, math.inf, False, "peak")
         sm.model.minimise({sm.peak: 1.0})
-    for d, tasks in by_device.items():
+    for tasks in by_machine.values():
         lo = min(es[j] for j in tasks)
         hi = max(ls[j] + dur[j] for j in tasks)
         for t in range(lo, hi):
@@ -152,6 +155,9 @@ def build_step_model(problem: Problem, arcs: Arcs, head: list[float], tail: list
                 if dur[j] > 0 and es[j] <= t < ls[j] + dur[j]:
                     terms += [(1, j, t), (-1, j, t - dur[j])]
             _row(sm, terms, 1)
+    for d, tasks in by_device.items():   # memory: every stage on the device, whatever its stream
+        lo = min(es[j] for j in tasks)
+        hi = max(ls[j] + dur[j] for j in tasks)
         forward_stages = {arcs.tasks[j][1] for j in tasks if arcs.tasks[j][0] == "F"
                           and problem.stages[arcs.tasks[j][1]].activation_bytes > 0}
         room = memory_room(problem, d)
@@ -174,14 +180,19 @@ def build_step_model(problem: Problem, arcs: Arcs, head: list[float], tail: list
 
 
 def order_from_grid_starts(problem: Problem, arcs: Arcs, starts: list[int]) -> Order:
-    """Each device's tasks by start. At equal starts zero-length tasks go first (a weight-gradient
-    that frees memory at t precedes a forward that allocates at t), then the arcs' topological order."""
+    """Each resource's tasks by start (every device, and each comm stream that has tasks). At
+    equal starts zero-length tasks go first (a weight-gradient that frees memory at t precedes a
+    forward that allocates at t), then the arcs' topological order."""
     pos = {t: p for p, t in enumerate(arcs.topo)}
-    per_device: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
+    per_machine: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
     for j in range(len(arcs.tasks)):
-        per_device[arcs.device[j]].append((starts[j], 1 if arcs.duration[j] > 0 else 0, pos[j], j))
+        per_machine[arcs.machine[j]].append((starts[j], 1 if arcs.duration[j] > 0 else 0, pos[j], j))
+    n = problem.num_devices
+    names = [dev.name for dev in problem.devices] + [comm_resource(dev.name) for dev in problem.devices]
     seqs = {}
-    for d, dev in enumerate(problem.devices):
-        entries = sorted(per_device.get(d, []))
-        seqs[dev.name] = tuple(ComputeTask(s, Pass(k), m) for k, s, m in (arcs.tasks[j] for *_, j in entries))
+    for r, name in enumerate(names):
+        if r >= n and r not in per_machine:
+            continue
+        entries = sorted(per_machine.get(r, []))
+        seqs[name] = tuple(ComputeTask(s, Pass(k), m) for k, s, m in (arcs.tasks[j] for *_, j in entries))
     return Order(seqs, "split")

@@ -1,12 +1,14 @@
 """Memory-aware list scheduling: a fast, always-available producer of orders for any DAG.
 
 It gives the planner an incumbent where no baseline fits the caps, and a warm start otherwise.
-Each device, whenever it is free, starts the best ready task under a priority rule; a forward
-starts only if its activations fit the cap. Transfers count as delays here (the simulator then
+Each resource (a device's compute stream, and its communication stream when it has all-to-all
+stages), whenever it is free, starts the best ready task under a priority rule; a forward starts
+only if its activations fit its device's cap, which both streams share. Transfers count as delays here (the simulator then
 times them exactly on their links). Micro-batches of one stage and pass run in order.
 """
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable
 
@@ -40,10 +42,12 @@ def list_schedule(problem: Problem, rule: str = "backward-first") -> Order | Non
     tg = build_task_graph(problem, "split")
     _, tail, _ = heads_and_tails(problem)
     n = len(tg)
-    n_dev = problem.num_devices
     names = [d.name for d in problem.devices]
+    names += sorted(set(tg.resource[i] for i in range(n) if tg.pass_[i] != "T") - set(names))   # comm streams
+    res_of = [names.index(problem.resource_of(s)) for s in range(problem.num_stages)]
+    n_res = len(names)
     room = [d.memory_bytes - problem.param_bytes(i) for i, d in enumerate(problem.devices)]
-    free_at = [0.0] * n_dev
+    free_at = [0.0] * n_res
     indeg = [len(d) for d in tg.deps]
     succ: list[list[int]] = [[] for _ in range(n)]
     for j, deps in enumerate(tg.deps):
@@ -51,12 +55,13 @@ def list_schedule(problem: Problem, rule: str = "backward-first") -> Order | Non
             succ[i].append(j)
     ready_time = [0.0] * n
     next_mb: dict[tuple[int, str], int] = {}
-    ready: list[list[int]] = [[] for _ in range(n_dev)]
+    ready: list[list[int]] = [[] for _ in range(n_res)]
     sequences: dict[str, list[str]] = {name: [] for name in names}
     # Deadlock avoidance: a micro-batch entering a device reserves room for every later stage it
     # will run there, so nothing it still needs can be crowded out by younger micro-batches.
     later_on_device = _later_stages_on_same_device(problem)
     reserved: set[tuple[int, int]] = set()   # (stage, micro-batch) whose forward has room set aside
+    pending: list[list[tuple[float, float]]] = [[] for _ in problem.devices]   # (time, bytes) freed later
 
     def finish(i: int, t: float) -> None:
         """Task i ends at t: its successors learn when their inputs arrive."""
@@ -67,31 +72,35 @@ def list_schedule(problem: Problem, rule: str = "backward-first") -> Order | Non
                 if tg.pass_[j] == "T":  # a transfer: a pure delay here
                     finish(j, ready_time[j] + tg.duration[j])
                 else:
-                    ready[tg.device[j]].append(j)
+                    ready[res_of[tg.stage[j]]].append(j)
 
     for i in range(n):
         if indeg[i] == 0 and tg.pass_[i] != "T":
-            ready[tg.device[i]].append(i)
+            ready[res_of[tg.stage[i]]].append(i)
     total = sum(1 for i in range(n) if tg.pass_[i] != "T")
     for _ in range(total):
-        best_dev, best_start, best_task, best_key = -1, math.inf, -1, None
-        for d in range(n_dev):
-            for i in ready[d]:
+        best_res, best_start, best_task, best_key = -1, math.inf, -1, None
+        for r in range(n_res):
+            for i in ready[r]:
                 if tg.mb[i] != next_mb.get((tg.stage[i], tg.pass_[i]), 0):
                     continue
+                start = max(free_at[r], ready_time[i])
                 if tg.alloc[i] > 0 and (tg.stage[i], tg.mb[i]) not in reserved:
                     need = tg.alloc[i] + sum(problem.stages[t].activation_bytes for t in later_on_device[tg.stage[i]])
-                    if need > room[d] * (1 + 1e-12) + 1e-12:
+                    start = _when_room(room[tg.device[i]], pending[tg.device[i]], need, start)
+                    if start == math.inf:
                         continue
-                start = max(free_at[d], ready_time[i])
                 as_mb0 = compute_name(tg.stage[i], tg.pass_[i], 0)   # tails are the same for every micro-batch
                 key = priority(tg.pass_[i], tg.mb[i], tg.stage[i], tail.get(as_mb0, 0.0))
                 if start < best_start - 1e-12 or (abs(start - best_start) <= 1e-12 and key < best_key):
-                    best_dev, best_start, best_task, best_key = d, start, i, key
+                    best_res, best_start, best_task, best_key = r, start, i, key
         if best_task < 0:
             return None  # every device is blocked by its memory cap
-        i, d = best_task, best_dev
-        ready[d].remove(i)
+        i, r, d = best_task, best_res, tg.device[best_task]
+        ready[r].remove(i)
+        for dev, waiting in enumerate(pending):   # memory freed by now is free for good
+            while waiting and waiting[0][0] <= best_start:
+                room[dev] += heapq.heappop(waiting)[1]
         next_mb[(tg.stage[i], tg.pass_[i])] = tg.mb[i] + 1
         if tg.alloc[i] > 0:
             if (tg.stage[i], tg.mb[i]) in reserved:
@@ -100,11 +109,29 @@ def list_schedule(problem: Problem, rule: str = "backward-first") -> Order | Non
                 later = later_on_device[tg.stage[i]]
                 room[d] -= tg.alloc[i] + sum(problem.stages[t].activation_bytes for t in later)
                 reserved.update((t, tg.mb[i]) for t in later)
-        room[d] += tg.release[i]   # freed at W's end: nothing else runs on d before then
-        free_at[d] = best_start + tg.duration[i]
-        sequences[names[d]].append(tg.keys[i])
-        finish(i, free_at[d])
+        if tg.release[i] > 0:   # freed at W's end; the device's other stream may start before then
+            heapq.heappush(pending[d], (best_start + tg.duration[i], tg.release[i]))
+        free_at[r] = best_start + tg.duration[i]
+        sequences[names[r]].append(tg.keys[i])
+        finish(i, free_at[r])
     return Order({k: tuple(v) for k, v in sequences.items()}, "split")
+
+
+def _when_room(room: float, pending: list[tuple[float, float]], need: float, start: float) -> float:
+    """The earliest time from ``start`` at which ``need`` bytes are free, counting releases still
+    ahead (a heap of (time, bytes)); infinity if they never suffice."""
+    fits = room
+    for time, freed in sorted(pending):
+        if time <= start:
+            fits += freed
+    if need <= fits * (1 + 1e-12) + 1e-12:
+        return start
+    for time, freed in sorted(pending):
+        if time > start:
+            fits += freed
+            if need <= fits * (1 + 1e-12) + 1e-12:
+                return time
+    return math.inf
 
 
 def sequential_order(problem: Problem) -> Order:
@@ -114,10 +141,10 @@ def sequential_order(problem: Problem) -> Order:
     seqs: dict[str, list[ComputeTask]] = {d.name: [] for d in problem.devices}
     for m in range(problem.microbatches):
         for s in topo:
-            seqs[problem.devices[problem.stages[s].device].name].append(ComputeTask(s, Pass.FORWARD, m))
+            seqs.setdefault(problem.resource_of(s), []).append(ComputeTask(s, Pass.FORWARD, m))
         for s in reversed(topo):
-            seqs[problem.devices[problem.stages[s].device].name] += [ComputeTask(s, Pass.INPUT_GRAD, m),
-                                                                     ComputeTask(s, Pass.WEIGHT_GRAD, m)]
+            seqs.setdefault(problem.resource_of(s), []).extend([ComputeTask(s, Pass.INPUT_GRAD, m),
+                                                                ComputeTask(s, Pass.WEIGHT_GRAD, m)])
     return Order({k: tuple(v) for k, v in seqs.items()}, "split")
 
 

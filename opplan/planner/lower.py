@@ -5,7 +5,9 @@ T = lower bound, +1 grid step, ... below the warm start's makespan. The first fe
 plan, and every T proven infeasible raises the bound (exact only when the grid rounded no
 duration). The solver's start times become an order (each device's tasks by start), which the
 simulator re-times ASAP and the validator checks. ASAP only moves starts earlier, and memory
-depends on each device's sequence alone, so the plan is at least as good as the solver's.
+depends on each device's sequence alone, so the plan is at least as good as the solver's (with
+communication streams a device has two sequences, and a re-timed plan that breaks a cap is
+dropped, keeping the best valid one).
 """
 from __future__ import annotations
 
@@ -65,6 +67,11 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
             found = make_plan(problem, order_from_grid_starts(problem, arcs, step.starts(run.result.values)),
                               Provenance(producer="mip"))
             if not found.valid:
+                if problem.has_comm_streams and all(v.is_memory for v in found.violations):
+                    # re-timed ASAP, a comm stream may allocate before the compute stream frees:
+                    # memory then depends on more than each sequence; keep the best valid plan
+                    state["reason"] = "the solver's plan broke a memory cap once re-timed; best valid plan kept"
+                    return "stopped"
                 raise RuntimeError(f"MIP plan failed validation: {found.violations[:3]}")
             if found.metrics.makespan < best.metrics.makespan - 1e-9:
                 best = found

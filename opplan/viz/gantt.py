@@ -1,5 +1,8 @@
 """Gantt charts of plans: one row per device (and per busy link), bars coloured by pass.
 
+A device with a communication stream (all-to-all) gets a second row directly under its own,
+``dev0 · comm``, so the overlap of one micro-batch's all-to-all with another's compute shows.
+
 Bars are ``go.Bar(orientation="h", base=start, x=duration)`` on a numeric axis (``px.timeline``
 would read numbers as dates). Several plans share one time axis so their lengths compare at a
 glance; idle stretches are drawn as pale bars so the bubbles are visible, not just implied.
@@ -14,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from opplan.actions import ComputeTask, Pass, parse_task
 from opplan.errors import OpplanError
+from opplan.problem import comm_resource
 from opplan.schedule import Plan, TimedTask
 
 # Colour-blind-safe (Tableau 10 subset); order is the legend order.
@@ -24,6 +28,7 @@ PASS_COLORS: dict[str, str] = {
     "B+W": "#B279A2",
     "F&B": "#72B7B2",
     "comm": "#8C8C8C",
+    "a2a": "#E45756",
     "idle": "#E6E6E6",
 }
 PASS_LABELS: dict[str, str] = {
@@ -33,6 +38,7 @@ PASS_LABELS: dict[str, str] = {
     "B+W": "B+W full backward",
     "F&B": "F&B overlapped",
     "comm": "communication",
+    "a2a": "all-to-all (comm stream)",
     "idle": "idle (bubble)",
 }
 ROW_PX = 26          # height of one resource row
@@ -52,6 +58,11 @@ class _Bar:
 
 def _pretty_resource(resource: str) -> str:
     return resource.replace("->", "→")
+
+
+def _comm_rows(plan: Plan) -> dict[str, str]:
+    """Each device's comm-stream resource -> its row label, drawn under the device's row."""
+    return {comm_resource(d.name): f"{_pretty_resource(d.name)} · comm" for d in plan.problem.devices}
 
 
 def _task_parts(plan: Plan, task: str) -> tuple[str, str, str]:
@@ -93,23 +104,31 @@ def plan_bars(plan: Plan) -> list[_Bar]:
         else:
             singles.append([t])
     bars = []
+    comm_rows = _comm_rows(plan)
     for members in singles + list(groups.values()):
         parts = [_task_parts(plan, t.task) for t in members]
         passes = [p for p, _, _ in parts]
-        cat = _category(passes)
+        comm_row = comm_rows.get(members[0].resource)
+        cat = "a2a" if comm_row is not None else _category(passes)
         mbs = [mb for _, mb, _ in parts]
         if cat == "F&B":
             label = "/".join(dict.fromkeys(mbs))
         else:
             label = mbs[0]
-        bars.append(_Bar(_pretty_resource(members[0].resource), members[0].start, members[0].end, cat, label,
+        bars.append(_Bar(comm_row or _pretty_resource(members[0].resource), members[0].start, members[0].end, cat, label,
                          "<br>".join(d for _, _, d in parts), ", ".join(dict.fromkeys(mbs))))
     return bars
 
 
 def _rows(plan: Plan, bars: Sequence[_Bar]) -> list[str]:
-    devices = [_pretty_resource(d.name) for d in plan.problem.devices]
-    links = sorted({b.row for b in bars} - set(devices))
+    used = {b.row for b in bars}
+    comm_rows = _comm_rows(plan)
+    devices = []
+    for d in plan.problem.devices:
+        devices.append(_pretty_resource(d.name))
+        if comm_rows[comm_resource(d.name)] in used:
+            devices.append(comm_rows[comm_resource(d.name)])
+    links = sorted(used - set(devices))
     return devices + links
 
 
