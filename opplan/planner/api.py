@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opplan import baselines
+from opplan.actions import parse_entry
+from opplan.baselines.operator_level import unit_order
 from opplan.errors import OpplanError
 from opplan.layout import CONTIGUOUS, MIRRORED, V_SHAPE, Layout
 from opplan.outputs import PlanStatus, Provenance
@@ -35,6 +37,7 @@ CANDIDATE_LAYOUTS: dict[str, tuple[Layout, bool]] = {
     "searched-mirrored": (MIRRORED, True),
 }
 PLACEMENTS = ("auto", *CANDIDATE_LAYOUTS)
+COARSE_SHARE = 0.4     # operator level: the share of the time limit spent planning whole stages first
 OBJECTIVES = ("makespan", "bubble", "memory")
 
 
@@ -155,6 +158,8 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
 
         options = dataclasses.replace(options, progress=progress)
     cands = candidates(scenario, options.placement, search_seconds=min(10.0, options.time_limit / 4))
+    if scenario.granularity != "stage":
+        cands.append(_from_stage_level(scenario, options))
     for cand in cands:
         cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling))
         best = cand.best
@@ -201,6 +206,27 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
     if not best.valid:  # make_plan validated it; reaching here would be a bug worth shouting about
         raise RuntimeError(f"planner produced an invalid plan: {best.violations[:3]}")
     return best
+
+
+def _from_stage_level(scenario: Scenario, options: PlannerOptions) -> Candidate:
+    """Bi-level refinement for operator-level scenarios: plan whole stages first (a small
+    problem the lower level solves well), then run that plan's per-device program unit by unit on
+    the same cut. Units can only start earlier than the stage they belong to, so this warm start
+    carries the stage-level plan's quality to operator level."""
+    coarse = solve(dataclasses.replace(scenario, granularity="stage"),
+                   dataclasses.replace(options, time_limit=options.time_limit * COARSE_SHARE))
+    layout, _ = CANDIDATE_LAYOUTS[coarse.provenance.placement]
+    model_stages = coarse.problem.num_stages // (2 if layout == MIRRORED else 1)
+    groups = [list(stage.operators) for stage in coarse.problem.stages[:model_stages]]
+    fine = scenario.problem_for(layout, groups)
+    programs = [[parse_entry(e) for e in coarse.order.sequences.get(device.name, ())]
+                for device in coarse.problem.devices]
+    expanded = make_plan(fine, unit_order(fine, programs),
+                         Provenance(producer="heuristic", schedule="stage-level plan, unit by unit"))
+    _say(options, f"stage level: {coarse.provenance.placement} makespan {coarse.metrics.makespan:g}, "
+                  f"unit by unit {expanded.metrics.makespan:g}")
+    cand = Candidate(f"{coarse.provenance.placement} (stage-level cut)", fine, [expanded])
+    return _with_baselines(cand, baselines.running_on(layout))
 
 
 def _as_result(warm: Plan, cand: Candidate, status: PlanStatus, reason: str) -> Plan:
