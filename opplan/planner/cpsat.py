@@ -36,6 +36,7 @@ class CpSatResult:
     improved: bool
     seconds: float
     trace: list[tuple[float, float, float]] = field(default_factory=list)   # (seconds, makespan, bound)
+    snapshots: list[tuple[float, Order]] = field(default_factory=list)    # with record=True: each solution's order
 
 
 def available() -> tuple[bool, str]:
@@ -57,7 +58,7 @@ def _scale(values: list[float], limit: float) -> tuple[int, bool]:
 def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 2,
                 should_stop: Callable[[], bool] | None = None,
                 progress: Callable[[float, float, float], None] | None = None,
-                symmetry: bool = True) -> CpSatResult:
+                symmetry: bool = True, record: bool = False) -> CpSatResult:
     """Minimise the makespan of ``problem`` (placed) from the warm start ``warm`` within ``time_limit`` seconds."""
     from ortools.sat.python import cp_model
 
@@ -69,6 +70,7 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
     dur = [int(math.ceil(d * k - 1e-9)) for d in tg.duration]
     horizon = int(math.ceil(incumbent * k - 1e-9)) if warm.valid else int(sum(dur))
     trace: list[tuple[float, float, float]] = []
+    snapshots: list[tuple[float, Order]] = []
 
     model = cp_model.CpModel()
     start = [model.NewIntVar(0, horizon - dur[i], f"s{i}") for i in range(n)]
@@ -101,11 +103,9 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - began))
     solver.parameters.num_workers = max(1, workers)
-    solver.parameters.log_search_progress = bool(__import__("os").environ.get("CPSAT_LOG"))
-    for kv in __import__("os").environ.get("CPSAT_PARAMS", "").split(","):
-        if kv:
-            a, b = kv.split("=")
-            setattr(solver.parameters, a, type(getattr(solver.parameters, a))(eval(b)))
+    # presolve turns unit-length no-overlaps into all-different constraints over booleans and probes
+    # them: at operator level that takes the whole budget before a first solution, so it stays off
+    solver.parameters.cp_model_presolve = False
     cancelled = threading.Event()
     done = threading.Event()
 
@@ -113,6 +113,8 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
         def on_solution_callback(self) -> None:
             trace.append((time.perf_counter() - began, self.ObjectiveValue() / k,
                           self.BestObjectiveBound() / k if exact else 0.0))
+            if record:
+                snapshots.append((trace[-1][0], _order(tg, [self.Value(s) for s in start], dur, warm.order)))
             if progress is not None:
                 progress(*trace[-1])
             if should_stop is not None and should_stop():
@@ -145,10 +147,10 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
                               Provenance(producer="cp-sat"))
         except DeadlockError:   # ties between zero-length tasks sorted against their dependencies
             found = None
-        if found is not None and found.valid and found.metrics.makespan < incumbent - 1e-9:
+        if found is not None and found.valid and (not warm.valid or found.metrics.makespan < incumbent - 1e-9):
             best, improved = found, True
     return CpSatResult(best, status, min(bound, best.metrics.makespan), exact, improved,
-                       time.perf_counter() - began, trace)
+                       time.perf_counter() - began, trace, snapshots)
 
 
 def _hint_times(warm: Plan) -> dict[str, float] | None:
