@@ -41,7 +41,7 @@ def main() -> None:
     for limit in args.checkpoints:
         found = [(t, order) for t, order in run.snapshots if t <= limit]
         bound = max([b for t, _, b in run.trace if t <= limit] + [warm.metrics.lower_bound])
-        plan = warm
+        plan = run.start or warm
         if found:
             candidate = make_plan(warm.problem, found[-1][1])
             if candidate.valid and candidate.metrics.makespan < plan.metrics.makespan:

@@ -37,6 +37,7 @@ class CpSatResult:
     seconds: float
     trace: list[tuple[float, float, float]] = field(default_factory=list)   # (seconds, makespan, bound)
     snapshots: list[tuple[float, Order]] = field(default_factory=list)    # with record=True: each solution's order
+    start: Plan | None = None    # where the search began: the warm start, or its groups run one member at a time
 
 
 def available() -> tuple[bool, str]:
@@ -65,10 +66,14 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
     began = time.perf_counter()
     tg = build_task_graph(problem, warm.order.backward)
     n = len(tg)
-    incumbent = warm.metrics.makespan
-    k, exact = _scale(list(tg.duration) + [incumbent], max(tg.duration, default=1.0))
+    seed = _flattened(warm) if warm.valid else None   # the hint, and the start when it beats the warm start
+    start_from = seed if seed is not None and seed.metrics.makespan < warm.metrics.makespan - 1e-9 else warm
+    incumbent = start_from.metrics.makespan
+    k, whole = _scale(list(tg.duration) + [incumbent], max(tg.duration, default=1.0))
+    exact = whole and problem.overlap_factor >= 1   # overlapped F&B blocks are not modelled: no proof then
     dur = [int(math.ceil(d * k - 1e-9)) for d in tg.duration]
-    horizon = int(math.ceil(incumbent * k - 1e-9)) if warm.valid else int(sum(dur))
+    # rounded-up durations may not fit the warm start's length: then the horizon is everything in a row
+    horizon = int(math.ceil(incumbent * k - 1e-9)) if warm.valid and whole else int(sum(dur))
     trace: list[tuple[float, float, float]] = []
     snapshots: list[tuple[float, Order]] = []
 
@@ -80,7 +85,7 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
         for i in deps:
             model.Add(start[j] >= start[i] + dur[i])
             has_succ[i] = True
-    floor = int(math.ceil(warm.metrics.lower_bound * k - 1e-6)) if exact else 0
+    floor = int(math.ceil(warm.metrics.lower_bound * k - 1e-6)) if whole else 0
     makespan = model.NewIntVar(min(floor, horizon), horizon, "makespan")
     by_resource: dict[str, list[int]] = {}
     for i in range(n):
@@ -95,8 +100,8 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
         _order_microbatches(model, tg, start, dur)
     _memory(model, problem, tg, start, dur, horizon)
     model.Minimize(makespan)
-    times = _hint_times(warm) if warm.valid else None
-    if times is not None:
+    if seed is not None:
+        times = {t.task: t.start for t in seed.tasks}
         for i in range(n):
             model.AddHint(start[i], min(horizon - dur[i], max(0, int(round(times[tg.keys[i]] * k)))))
 
@@ -122,11 +127,11 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
                 self.StopSearch()
 
     def poll() -> None:
+        """Stop the search once ``should_stop`` turns true; repeated, in case the search had not begun yet."""
         while not done.wait(0.05):
-            if should_stop is not None and should_stop():
+            if should_stop is not None and (cancelled.is_set() or should_stop()):
                 cancelled.set()
                 solver.StopSearch()
-                return
 
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
@@ -138,32 +143,30 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
     names = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible", cp_model.INFEASIBLE: "infeasible"}
     status = "cancelled" if cancelled.is_set() else names.get(code, "unknown")
     bound = solver.BestObjectiveBound() / k if exact and code in (cp_model.OPTIMAL, cp_model.FEASIBLE) else 0.0
-    if exact and code == cp_model.INFEASIBLE:
-        bound = incumbent   # nothing at or below the warm start's makespan exists but the warm start
-    best, improved = warm, False
+    best, improved = start_from, start_from is not warm
     if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         try:
             found = make_plan(problem, _order(tg, [solver.Value(s) for s in start], dur, warm.order),
                               Provenance(producer="cp-sat"))
         except DeadlockError:   # ties between zero-length tasks sorted against their dependencies
             found = None
-        if found is not None and found.valid and (not warm.valid or found.metrics.makespan < incumbent - 1e-9):
+        if found is not None and found.valid and (not best.valid or found.metrics.makespan < incumbent - 1e-9):
             best, improved = found, True
     return CpSatResult(best, status, min(bound, best.metrics.makespan), exact, improved,
-                       time.perf_counter() - began, trace, snapshots)
+                       time.perf_counter() - began, trace, snapshots, start_from)
 
 
-def _hint_times(warm: Plan) -> dict[str, float] | None:
-    """Starts for the hint: the warm order with its groups (overlapped blocks) run member after member,
-    re-timed; None when that breaks a cap (then the solver starts from scratch)."""
+def _flattened(warm: Plan) -> Plan | None:
+    """The warm order with its groups (overlapped blocks) run member after member, re-timed: a start
+    the model can express; None when that breaks a cap or deadlocks."""
     backward = warm.order.backward
     flat = Order({r: tuple(name for e in seq for name in parse_entry(e, backward))
                   for r, seq in warm.order.sequences.items()}, backward)
     try:
-        plan = make_plan(warm.problem, flat)
+        plan = make_plan(warm.problem, flat, Provenance(producer="cp-sat"))
     except DeadlockError:
         return None
-    return {t.task: t.start for t in plan.tasks} if plan.valid else None
+    return plan if plan.valid else None
 
 
 def _order_microbatches(model, tg: TaskGraph, start: list, dur: list[int]) -> None:
