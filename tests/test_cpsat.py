@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from opplan import baselines
+from opplan.graph import load_model
 from opplan.planner.cpsat import solve_cpsat
 from opplan.problem import COMM_STREAM, DeviceSpec, Problem, Stage, StageEdge, uniform_problem
+from opplan.scenario import Scenario
 from opplan.schedule import Order
 from opplan.simulate import make_plan
+from opplan.units import MemoryCap
 
 pytest.importorskip("ortools")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def unit_chain(microbatches: int, cap: float = float("inf")) -> Problem:
@@ -61,9 +66,11 @@ def test_never_worse_than_the_warm_start():
 
 
 def test_should_stop_cancels_within_two_seconds_keeping_the_best_plan():
-    problem = uniform_problem(8, 48, memory_units=8)
-    warm = baselines.run("zb-h1", problem)
-    assert warm.valid
+    model = load_model(ROOT / "sample_models" / "uniform_moe_8.json")
+    scenario = Scenario.from_options(model, devices=8, microbatches=16, granularity="operator",
+                                     memory_cap=MemoryCap((9,), "activations"))
+    warm = baselines.run_on(scenario, "dualpipe")    # 1536 tasks: far from solved in a second
+    problem = warm.problem
     flag = threading.Event()
     stopped = [float("inf")]
 
