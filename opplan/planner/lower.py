@@ -23,6 +23,8 @@ from opplan.problem import Problem
 from opplan.schedule import Plan
 from opplan.simulate import make_plan
 
+MIP_BINARY_LIMIT = 200_000   # above this many estimated binaries the time-indexed MIP gives way to CP-SAT
+
 
 def improve(problem: Problem, warm: Plan, options, time_limit: float, placement: str) -> Plan:
     """The best of ``warm`` and the MIP's plans on ``problem`` within ``time_limit`` seconds."""
@@ -41,6 +43,9 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
                        "the warm start meets the lower bound: optimal without a solver", bound, began)
     slack = sum(max(0.0, incumbent - h - q) for h, q in zip(head, tail))
     grid = choose_grid(problem, incumbent, slack)
+    why_cpsat = _cpsat_reason(problem, slack / grid.scale)
+    if why_cpsat is not None:
+        return _improve_cpsat(problem, warm, options, deadline, placement, bound, began, why_cpsat)
     arcs = build_arcs(problem, scale=grid.scale)
     g_head, g_tail = heads_tails(arcs)
     state = {"solver": "none", "reason": "no horizon below the warm start was left to try"}
@@ -115,6 +120,38 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
             _report(options, began, best.metrics.makespan, bound)
     _report(options, began, best.metrics.makespan, bound)
     return _finish(best, warm, placement, status, state["solver"], state["reason"], bound, began)
+
+
+def _cpsat_reason(problem: Problem, binaries: float) -> str | None:
+    """Why the time-indexed MIP is skipped for CP-SAT (None: the MIP runs). Operator-level problems and
+    long horizons make one binary per task and grid step: too many for HiGHS or Gurobi to move."""
+    from opplan.planner.cpsat import available
+
+    if not available()[0]:
+        return None
+    if problem.is_unit_level:
+        return "CP-SAT, because the problem is at unit (operator) level, too large for the time-indexed MIP"
+    if binaries > MIP_BINARY_LIMIT:
+        return f"CP-SAT, because the time-indexed MIP would need about {binaries:.0f} binaries (over {MIP_BINARY_LIMIT})"
+    return None
+
+
+def _improve_cpsat(problem: Problem, warm: Plan, options, deadline: float, placement: str, bound: float,
+                   began: float, reason: str) -> Plan:
+    """CP-SAT on the whole horizon; its bound counts only when no duration was rounded."""
+    from opplan.planner.cpsat import solve_cpsat
+
+    _say(options, f"placement {placement}: {reason}")
+    _report(options, began, warm.metrics.makespan, bound)
+    run = solve_cpsat(problem, warm, max(0.5, deadline - time.perf_counter()), workers=options.threads,
+                      should_stop=options.should_stop,
+                      progress=lambda _t, value, _b: _report(options, began, min(value, warm.metrics.makespan), bound))
+    if run.exact:
+        bound = max(bound, run.bound)
+    status = PlanStatus.CANCELLED if run.status == "cancelled" else PlanStatus.FEASIBLE
+    detail = f"{reason}; solver status {run.status}" + ("" if run.exact else ", durations rounded (bound not proven)")
+    _report(options, began, run.plan.metrics.makespan, bound)
+    return _finish(run.plan, warm, placement, status, "cp-sat", detail, bound, began)
 
 
 def _minimise_memory(problem: Problem, warm: Plan, options, deadline: float, placement: str, bound: float,
