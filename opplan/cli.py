@@ -33,7 +33,7 @@ EXIT_USAGE = 2
 # the flag that sets each field a library error may name (memory_cap, devices: see _flag)
 FLAGS = {"stages": "--stages", "devices": "--devices", "microbatches": "--microbatches", "f": "--f", "b": "--b",
          "w": "--w", "fb": "--fb", "accelerator": "--accelerator", "solver": "--solver",
-         "ep_bandwidth": "--ep-bandwidth"}
+         "ep_bandwidth": "--ep-bandwidth", "granularity": "--granularity"}
 
 
 class _Parser(argparse.ArgumentParser):

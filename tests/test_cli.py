@@ -164,6 +164,8 @@ def run_inline(capsys, *args):
     (("baseline", "dualpipe", "--stages", 8, "-m", 17),
      "--microbatches: dualpipe needs an even number of micro-batches"),
     (("baseline", "dualpipev", "--stages", 4, "-m", 5), "--microbatches: dualpipev needs"),
+    (("baseline", "dualpipe", "--stages", 8, "-m", 20, "--granularity", "operator"),
+     "--granularity applies to a model graph"),
     (("baseline", "interleaved-1f1b", "--stages", 4, "-m", 9), "--microbatches: interleaved 1F1B runs M=9"),
     (("info", "--stages", -1), "--stages must be a positive integer, got -1"),
     (("simulate", "--stages", 3, "--order", "x.txt"), "--microbatches M is required"),
