@@ -37,7 +37,7 @@ CANDIDATE_LAYOUTS: dict[str, tuple[Layout, bool]] = {
     "searched-mirrored": (MIRRORED, True),
 }
 PLACEMENTS = ("auto", *CANDIDATE_LAYOUTS)
-COARSE_SHARE = 0.4     # operator level: the share of the time limit spent planning whole stages first
+COARSE_SHARE = 0.4     # operator level: the share of the time left spent planning whole stages first
 OBJECTIVES = ("makespan", "bubble", "memory")
 
 
@@ -159,7 +159,8 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
         options = dataclasses.replace(options, progress=progress)
     cands = candidates(scenario, options.placement, search_seconds=min(10.0, options.time_limit / 4))
     if scenario.granularity != "stage":
-        cands.append(_from_stage_level(scenario, options))
+        left = options.time_limit - (time.perf_counter() - began)
+        cands.append(_from_stage_level(scenario, options, max(0.5, COARSE_SHARE * left)))
     for cand in cands:
         cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling))
         best = cand.best
@@ -208,13 +209,13 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
     return best
 
 
-def _from_stage_level(scenario: Scenario, options: PlannerOptions) -> Candidate:
+def _from_stage_level(scenario: Scenario, options: PlannerOptions, seconds: float) -> Candidate:
     """Bi-level refinement for operator-level scenarios: plan whole stages first (a small
     problem the lower level solves well), then run that plan's per-device program unit by unit on
     the same cut. Units can only start earlier than the stage they belong to, so this warm start
     carries the stage-level plan's quality to operator level."""
     coarse = solve(dataclasses.replace(scenario, granularity="stage"),
-                   dataclasses.replace(options, time_limit=options.time_limit * COARSE_SHARE))
+                   dataclasses.replace(options, time_limit=seconds))
     layout, _ = CANDIDATE_LAYOUTS[coarse.provenance.placement]
     model_stages = coarse.problem.num_stages // (2 if layout == MIRRORED else 1)
     groups = [list(stage.operators) for stage in coarse.problem.stages[:model_stages]]
