@@ -54,9 +54,9 @@ def decode_user_text(data: bytes, where: str, kind: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise OpplanError(f"{where}: not a text file (not UTF-8), so not a {kind}") from None
+        raise OpplanError(f"{where}: not a text file (not UTF-8), so not a valid {kind}") from None
     if "\x00" in text:
-        raise OpplanError(f"{where}: not a text file (it holds NUL bytes), so not a {kind}")
+        raise OpplanError(f"{where}: not a text file (it holds NUL bytes), so not a valid {kind}")
     return text
 
 

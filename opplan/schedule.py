@@ -160,7 +160,7 @@ class Plan:
             metrics = None if data.get("metrics") is None else Metrics.from_dict(data["metrics"])
             provenance = Provenance.from_dict(data.get("provenance", {}))
         except OpplanError as error:
-            raise OpplanError(f"{source}: {error}", field=error.field) from None
+            raise OpplanError(f"{source}: {error}") from None   # a plan file's field, not an option
         return cls(problem, order, tasks, metrics, provenance)
 
 
@@ -191,6 +191,8 @@ def load_plan(path: str | Path) -> Plan:
         raise OpplanError(f"{where}: the file is empty")
     try:
         data = parse_json(text, where)
+    except OpplanError:
+        raise
     except json.JSONDecodeError as error:
         raise OpplanError(f"{where}: not valid JSON ({error.msg} at line {error.lineno})") from None
     except ValueError as error:     # an integer past Python's conversion limit
