@@ -31,10 +31,10 @@ def read_user_file(path: str | Path, kind: str) -> str:
     Files larger than :data:`opplan.limits.MAX_FILE_BYTES` are refused before they are read (and
     a device or pipe that never ends is cut there), so no input costs more than that to look at.
     """
-    from opplan.limits import MAX_FILE_BYTES, check_file_size, shown
+    from opplan.limits import MAX_FILE_BYTES, check_file_size, shown_path
 
     path = Path(path)
-    where = shown(str(path))
+    where = shown_path(path)
     try:
         with path.open("rb") as handle:
             check_file_size(os.fstat(handle.fileno()).st_size, where)
@@ -62,27 +62,27 @@ def decode_user_text(data: bytes, where: str, kind: str) -> str:
 
 def write_user_file(path: str | Path, text: str, kind: str) -> None:
     """Write ``text`` where the user asked, or a one-line error saying why it cannot be written."""
-    from opplan.limits import shown
+    from opplan.limits import shown_path
 
     try:
         Path(path).write_text(text, encoding="utf-8")
     except IsADirectoryError:
-        raise OpplanError(f"{shown(str(path))}: is a directory; give a file name for the {kind}") from None
+        raise OpplanError(f"{shown_path(path)}: is a directory; give a file name for the {kind}") from None
     except FileNotFoundError:
-        raise OpplanError(f"{shown(str(path))}: its directory does not exist") from None
+        raise OpplanError(f"{shown_path(path)}: its directory does not exist") from None
     except OSError as error:
-        raise OpplanError(f"{shown(str(path))}: cannot write the {kind} ({error.strerror})") from None
+        raise OpplanError(f"{shown_path(path)}: cannot write the {kind} ({error.strerror})") from None
 
 
 def check_writable(path: str | Path, kind: str) -> None:
     """Fail before any work when ``path`` cannot be written: a directory, or no such directory."""
-    from opplan.limits import shown
+    from opplan.limits import shown_path
 
     path = Path(path)
     if path.is_dir():
-        raise OpplanError(f"{shown(str(path))}: is a directory; give a file name for the {kind}")
+        raise OpplanError(f"{shown_path(path)}: is a directory; give a file name for the {kind}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise OpplanError(f"{shown(str(path))}: directory {shown(str(parent))} does not exist")
+        raise OpplanError(f"{shown_path(path)}: directory {shown_path(parent)} does not exist")
     if not os.access(parent, os.W_OK):
-        raise OpplanError(f"{shown(str(path))}: directory {shown(str(parent))} is not writable")
+        raise OpplanError(f"{shown_path(path)}: directory {shown_path(parent)} is not writable")

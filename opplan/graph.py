@@ -15,7 +15,7 @@ import networkx as nx
 
 from opplan.errors import OpplanError, read_user_file
 from opplan.io.documents import parse_json_or_yaml
-from opplan.limits import MAX_DEVICES, MAX_TEXT_CHARS, check_integer, check_quantity, check_text, shown
+from opplan.limits import MAX_DEVICES, MAX_TEXT_CHARS, check_integer, check_quantity, check_text, shown, shown_path
 
 MODEL_FORMAT = "opplan-model/1"
 PASSES = ("forward", "input_grad", "weight_grad")
@@ -307,7 +307,7 @@ def parse_model_text(text: str, source: str = "model") -> ModelGraph:
 
 
 def load_model(path: str | Path) -> ModelGraph:
-    return parse_model_text(read_user_file(path, "model file"), str(path))
+    return parse_model_text(read_user_file(path, "model file"), shown_path(path))
 
 
 def save_model(model: ModelGraph, path: str | Path) -> None:

@@ -45,6 +45,13 @@ def shown(value: Any) -> str:
     return text if len(text) <= 3 * SHOWN_CHARS else text[:3 * SHOWN_CHARS] + "..."
 
 
+def shown_path(path: Any) -> str:
+    """A file name for a message: as typed when it is printable and not absurdly long, else quoted
+    and cut like any user text."""
+    text = str(path)
+    return text if len(text) <= 4 * SHOWN_CHARS and _bad_char(text) is None else shown(text)
+
+
 def type_name(value: Any) -> str:
     return type(value).__name__
 

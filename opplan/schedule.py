@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from opplan.actions import Entry, entry_names, is_transfer_name
 from opplan.errors import OpplanError, read_user_file, write_user_file
 from opplan.io.documents import parse_json
-from opplan.limits import check_integer, check_quantity, check_text, shown
+from opplan.limits import check_integer, check_quantity, check_text, shown, shown_path
 from opplan.outputs import Metrics, Provenance, Violation
 from opplan.problem import Problem
 
@@ -186,7 +186,7 @@ def save_plan(plan: Plan, path: str | Path) -> None:
 
 def load_plan(path: str | Path) -> Plan:
     text = read_user_file(path, "plan file")
-    where = shown(str(path))
+    where = shown_path(path)
     if not text.strip():
         raise OpplanError(f"{where}: the file is empty")
     try:
