@@ -220,11 +220,11 @@ def _parse_operator(raw: Any, position: int) -> Operator:
     kind = raw.get("kind", "compute")
     if not isinstance(kind, str) or kind not in KINDS:
         raise OpplanError(f"{where}: kind must be one of {', '.join(KINDS)}, got {shown(kind)}")
-    layer = raw.get("layer")
-    if layer is not None:
+    layer = raw.get("layer")          # optional; when present it must be valid (null included)
+    if "layer" in raw:
         check_integer(layer, f"{where} field layer", 0, MAX_LAYER)
     group = raw.get("group")
-    if group is not None:
+    if "group" in raw:
         check_text(group, f"{where} field group")
     return Operator(
         id=op_id, kind=kind, costs=PassCosts(*values, unit=unit),
@@ -282,7 +282,7 @@ def parse_model(data: Any, source: str = "model") -> ModelGraph:
     description = check_text(data.get("description", ""), f"{source}: field description", MAX_TEXT_CHARS,
                              empty_ok=True)
     accelerator = data.get("accelerator")
-    if accelerator is not None:
+    if "accelerator" in data:
         from opplan.cluster import ACCELERATORS
 
         if not isinstance(accelerator, str) or accelerator not in ACCELERATORS:
