@@ -31,7 +31,6 @@ from opplan.ui.plans import options_key, remember_plan
 SOLVER_THREADS = 2
 CANCEL_GRACE = 10.0        # seconds a cancelled worker may take to hand back its best plan before it is killed
 SESSION_GRACE = 5.0        # seconds a session may be gone (a reconnect) before its job is cancelled
-WORKER_NICENESS = 10       # workers yield the CPU to the server, which must keep serving pages
 WORKER_MEMORY_SHARE = 0.5  # address space a worker may take, as a share of the machine's memory
 PROGRESS_INTERVAL = 0.2    # seconds between progress points a worker sends (the solver calls back far more often)
 
@@ -279,7 +278,8 @@ def _context() -> Any:
         if _CONTEXT is None:
             _no_main_for_workers()
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["opplan.ui.jobs", "opplan.planner.api", "opplan.ui.sweep"])
+            ctx.set_forkserver_preload(["opplan.ui.worker_priority", "opplan.ui.jobs", "opplan.planner.api",
+                                        "opplan.ui.sweep"])
             _CONTEXT = ctx
         return _CONTEXT
 
@@ -351,12 +351,8 @@ class WorkerJob:
 
 
 def _limit_worker() -> None:
-    """Lower the worker's priority and cap its memory, so a runaway solve cannot starve or sink
-    the server."""
-    try:
-        os.nice(WORKER_NICENESS)
-    except OSError:
-        pass
+    """Cap the worker's memory, so a runaway solve cannot sink the server (its priority is
+    already lowered: it is forked from the fork server, see ``opplan.ui.worker_priority``)."""
     try:
         import resource
 
