@@ -49,6 +49,10 @@ def dies(job):
     os._exit(3)
 
 
+def niceness(job):
+    return os.nice(0)
+
+
 def ignores_cancel(job):
     time.sleep(60)
 
@@ -139,6 +143,12 @@ def test_a_closed_session_cancels_its_job(monkeypatch):
     connected["yes"] = False
     assert job.wait(15) and job.result == "stopped early" and job.status == jobs.CANCELLED
     assert any("session closed" in line for line in job.log)
+
+
+def test_workers_run_below_the_server_priority():
+    job = jobs.start_job("solve", {}, {}, niceness)
+    assert job.wait(30) and job.error is None, job.error
+    assert job.result >= min(19, os.nice(0) + 10), "workers yield the CPU to the server"
 
 
 def test_pool_is_as_large_as_the_cores():
