@@ -63,9 +63,9 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
     """Minimise the makespan of ``problem`` (placed) from the warm start ``warm`` within ``time_limit`` seconds.
     ``hint=False`` uses the warm start only as the horizon: a poor hint (one micro-batch at a time)
     holds the search near it for the whole run."""
+    began = time.perf_counter()   # before the import: loading CP-SAT takes seconds the first time
     from ortools.sat.python import cp_model
 
-    began = time.perf_counter()
     tg = build_task_graph(problem, warm.order.backward)
     n = len(tg)
     seed = _flattened(warm) if warm.valid else None   # the hint, and the start when it beats the warm start
