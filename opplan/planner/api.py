@@ -243,7 +243,8 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None, seeds: tupl
     for cand in cands:
         if cand.best is None:
             continue
-        if options.objective != "memory" and cand.best.metrics.makespan > best_warm:
+        if options.objective != "memory" and cand.best.metrics.makespan > best_warm \
+                and time.perf_counter() - began < WARM_SHARE * options.time_limit:
             bound = problem_lower_bound(cand.problem)
             if bound >= best_warm - 1e-9:
                 results.append(_as_result(cand.best, cand, PlanStatus.PRUNED,
@@ -297,8 +298,9 @@ def _from_stage_level(scenario: Scenario, options: PlannerOptions, seconds: floa
 
 
 def _as_result(warm: Plan, cand: Candidate, status: PlanStatus, reason: str) -> Plan:
-    """A candidate's warm start returned as it is (pruned, cancelled, or out of time)."""
-    return make_plan(warm.problem, warm.order, Provenance(
+    """A candidate's warm start returned as it is (pruned, cancelled, or out of time): the same
+    simulated and validated plan, with the planner's provenance (no second simulation)."""
+    return dataclasses.replace(warm, provenance=Provenance(
         producer="opplan", schedule="opplan", placement=cand.placement, status=status, solver="none",
         solver_reason=reason, warm_start=warm.schedule_name, lower_bound=warm.metrics.lower_bound,
         gap=_gap(warm.metrics.makespan, warm.metrics.lower_bound)))

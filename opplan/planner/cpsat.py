@@ -68,7 +68,10 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
 
     tg = build_task_graph(problem, warm.order.backward)
     n = len(tg)
+    timed = time.perf_counter()
     seed = _flattened(warm) if warm.valid else None   # the hint, and the start when it beats the warm start
+    # the solver's answer is simulated and validated after it stops: keep that much time in hand
+    reserve = 1.5 * (time.perf_counter() - timed)
     start_from = seed if seed is not None and seed.metrics.makespan < warm.metrics.makespan - 1e-9 else warm
     incumbent = start_from.metrics.makespan
     k, whole = _scale(list(tg.duration) + [incumbent], max(tg.duration, default=1.0))
@@ -108,7 +111,7 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
             model.AddHint(start[i], min(horizon - dur[i], max(0, int(round(times[tg.keys[i]] * k)))))
 
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - began))
+    solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - began) - reserve)
     solver.parameters.num_workers = max(1, workers)
     # presolve turns unit-length no-overlaps into all-different constraints over booleans and probes
     # them: at operator level that takes the whole budget before a first solution, so it stays off
