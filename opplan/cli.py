@@ -21,7 +21,7 @@ from opplan.limits import check_threads, cores, shown
 from opplan.outputs import Provenance
 from opplan.planner.api import OBJECTIVES, PLACEMENTS, PlannerOptions
 from opplan.planner.api import solve as run_planner
-from opplan.planner.solvers import SOLVERS
+from opplan.planner.solvers import PLANNER_SOLVERS
 from opplan.problem import uniform_problem
 from opplan.scenario import Scenario
 from opplan.schedule import Order, Plan, load_plan, save_plan
@@ -128,7 +128,7 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_planner_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--solver", default="auto", choices=SOLVERS)
+    p.add_argument("--solver", default="auto", choices=PLANNER_SOLVERS)
     p.add_argument("--objective", default="makespan", choices=OBJECTIVES)
     p.add_argument("--placement", default="auto", choices=PLACEMENTS)
     p.add_argument("--time-limit", type=_POSITIVE, default=60.0, help="seconds (default 60)")
@@ -213,6 +213,25 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 def cmd_solve(args: argparse.Namespace) -> int:
     scenario = _scenario(args)
     return _finish(args, run_planner(scenario, _planner_options(args)))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from opplan.planner.sweep import sweep
+
+    if (args.caps is None) == (args.caps_bytes is None):
+        raise OpplanError("give the caps to sweep: --caps 4,5,6 (activation units) or --caps-bytes 40GB,60GB")
+    unit, text = ("activations", args.caps) if args.caps is not None else ("bytes", args.caps_bytes)
+    caps = [MemoryCap.parse(part, unit) for part in text.split(",") if part.strip()]
+    options = _planner_options(args)
+
+    def show(point: Any) -> None:
+        if options.log is not None:
+            what = (f"bubble ratio {point.plan.metrics.bubble_ratio:.4f}" if point.plan is not None else point.error)
+            options.log(f"cap {point.cap.values[0]:g}: {what}")
+
+    rows = report.sweep_rows(sweep(_scenario(args), caps, options, on_point=show), unit)
+    _emit(args, {"points": rows}, report.sweep_text(rows))
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -308,6 +327,13 @@ def make_parser() -> argparse.ArgumentParser:
     _add_scenario_args(p)
     _add_planner_args(p)
     p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("sweep", help="opplan at several memory caps, each plan a warm start for the looser caps")
+    _add_scenario_args(p)
+    _add_planner_args(p)
+    p.add_argument("--caps", help="caps in activation units, one per point, e.g. 4,5,6,7,8,9 (each for every device)")
+    p.add_argument("--caps-bytes", help="caps in bytes, one per point, e.g. 50GB,60GB,70GB (each for every device)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("compare", help="one row per schedule under the same caps")
     _add_scenario_args(p)

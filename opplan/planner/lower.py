@@ -11,6 +11,7 @@ dropped, keeping the best valid one).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -24,6 +25,8 @@ from opplan.schedule import Plan
 from opplan.simulate import make_plan
 
 MIP_BINARY_LIMIT = 200_000   # above this many estimated binaries the time-indexed MIP gives way to CP-SAT
+FAR_GAP = 0.10               # a warm start this far above the bound (relative gap) goes to CP-SAT too
+MIP_SHARE = 0.4              # auto: the MIP's share of the time before CP-SAT takes over from its best plan
 
 
 def improve(problem: Problem, warm: Plan, options, time_limit: float, placement: str) -> Plan:
@@ -43,17 +46,20 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
                        "the warm start meets the lower bound: optimal without a solver", bound, began)
     slack = sum(max(0.0, incumbent - h - q) for h, q in zip(head, tail))
     grid = choose_grid(problem, incumbent, slack)
-    why_cpsat = _cpsat_reason(problem, slack / grid.scale)
+    why_cpsat = _cpsat_reason(problem, slack / grid.scale, options.solver, (incumbent - bound) / incumbent)
     if why_cpsat is not None:
         return _improve_cpsat(problem, warm, options, deadline, placement, bound, began, why_cpsat)
     arcs = build_arcs(problem, scale=grid.scale)
     g_head, g_tail = heads_tails(arcs)
     state = {"solver": "none", "reason": "no horizon below the warm start was left to try"}
+    # auto: the MIP proves what it can in its share; CP-SAT searches on from its best plan
+    portfolio = options.solver == "auto" and _cpsat_available()
+    mip_deadline = began + MIP_SHARE * time_limit if portfolio else deadline
 
     def attempt(T: int) -> str:
         """Ask for a plan of length T grid steps: 'found', 'infeasible' or 'stopped'."""
         nonlocal best
-        left = deadline - time.perf_counter()
+        left = mip_deadline - time.perf_counter()
         if left < 0.2 or (options.should_stop is not None and options.should_stop()):
             return "stopped"
         step = build_step_model(problem, arcs, g_head, g_tail, T)
@@ -102,7 +108,8 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
         # real-valued times: first local search on the order (cheap moves, exact simulation), then
         from opplan.planner.local_search import improve_order
 
-        searched, value = improve_order(problem, best.order, 0.5 * max(0.0, deadline - time.perf_counter()))
+        searched, value = improve_order(problem, best.order, 0.5 * max(0.0, deadline - time.perf_counter()),
+                                        floor=bound, should_stop=options.should_stop)
         if value < best.metrics.makespan - 1e-9:
             found = make_plan(problem, searched, Provenance(producer="local-search"))
             if found.valid:
@@ -119,31 +126,59 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
                 break
             _report(options, began, best.metrics.makespan, bound)
     _report(options, began, best.metrics.makespan, bound)
+    stopped = options.should_stop is not None and options.should_stop()
+    if portfolio and not stopped and best.metrics.makespan > bound + 1e-9 * max(1.0, bound) \
+            and deadline - time.perf_counter() > 1.0:
+        reason = (f"CP-SAT from the MIP's best plan, because {state['solver']} did not close the gap in its "
+                  f"{MIP_SHARE:.0%} of the time ({state['reason']})")
+        return _improve_cpsat(problem, best, options, deadline, placement, bound, began, reason, warm)
     return _finish(best, warm, placement, status, state["solver"], state["reason"], bound, began)
 
 
-def _cpsat_reason(problem: Problem, binaries: float) -> str | None:
-    """Why the time-indexed MIP is skipped for CP-SAT (None: the MIP runs). Operator-level problems and
-    long horizons make one binary per task and grid step: too many for HiGHS or Gurobi to move."""
+def _cpsat_available() -> bool:
     from opplan.planner.cpsat import available
 
-    if not available()[0]:
+    return available()[0]
+
+
+def _cpsat_reason(problem: Problem, binaries: float, solver: str, warm_gap: float) -> str | None:
+    """Why CP-SAT schedules this problem rather than the time-indexed MIP (None: the MIP runs).
+
+    Operator-level problems and long horizons make one binary per task and grid step: too many for
+    HiGHS or Gurobi to move. A warm start far above the bound (a tight memory cap, where only one
+    micro-batch at a time was found) leaves the MIP proving horizon after horizon from the bound up
+    while CP-SAT searches the whole range at once: P=8, M=20, mirrored, cap 7: MIP stuck at
+    bubble 280 for 60 s, CP-SAT bubble 4, proven, in 18 s."""
+    from opplan.planner.cpsat import available
+
+    if solver == "cpsat":
+        if not available()[0]:
+            from opplan.errors import OpplanError
+
+            raise OpplanError(f"solver cpsat: {available()[1]}", field="solver")
+        return "CP-SAT, as requested"
+    if solver != "auto" or not available()[0]:
         return None
     if problem.is_unit_level:
         return "CP-SAT, because the problem is at unit (operator) level, too large for the time-indexed MIP"
     if binaries > MIP_BINARY_LIMIT:
         return f"CP-SAT, because the time-indexed MIP would need about {binaries:.0f} binaries (over {MIP_BINARY_LIMIT})"
+    if warm_gap > FAR_GAP:
+        return (f"CP-SAT, because the best warm start is {100 * warm_gap:.0f} % above the lower bound, "
+                "too far for the MIP to climb down horizon by horizon")
     return None
 
 
 def _improve_cpsat(problem: Problem, warm: Plan, options, deadline: float, placement: str, bound: float,
-                   began: float, reason: str) -> Plan:
-    """CP-SAT on the whole horizon; its bound counts only when no duration was rounded."""
+                   began: float, reason: str, first_warm: Plan | None = None) -> Plan:
+    """CP-SAT on the whole horizon from ``warm``; its bound counts only when no duration was rounded.
+    ``first_warm``: the warm start the whole run began from (when ``warm`` is an earlier engine's plan)."""
     from opplan.planner.cpsat import solve_cpsat
 
     _say(options, f"placement {placement}: {reason}")
     _report(options, began, warm.metrics.makespan, bound)
-    run = solve_cpsat(problem, warm, max(0.5, deadline - time.perf_counter()), workers=options.threads,
+    hint = problem.is_unit_level or warm.metrics.makespan - bound <= FAR_GAP * warm.metrics.makespan
+    run = solve_cpsat(problem, warm, max(0.5, deadline - time.perf_counter()), workers=options.threads, hint=hint,
                       should_stop=options.should_stop,
                       progress=lambda _t, value, _b: _report(options, began, min(value, warm.metrics.makespan), bound))
     if run.exact:
@@ -151,7 +186,7 @@ def _improve_cpsat(problem: Problem, warm: Plan, options, deadline: float, place
     status = PlanStatus.CANCELLED if run.status == "cancelled" else PlanStatus.FEASIBLE
     detail = f"{reason}; solver status {run.status}" + ("" if run.exact else ", durations rounded (bound not proven)")
     _report(options, began, run.plan.metrics.makespan, bound)
-    return _finish(run.plan, warm, placement, status, "cp-sat", detail, bound, began)
+    return _finish(run.plan, first_warm or warm, placement, status, "cp-sat", detail, bound, began)
 
 
 def _minimise_memory(problem: Problem, warm: Plan, options, deadline: float, placement: str, bound: float,
@@ -169,7 +204,7 @@ def _minimise_memory(problem: Problem, warm: Plan, options, deadline: float, pla
     step = build_step_model(problem, arcs, g_head, g_tail, horizon, minimise_memory=True)
     best, solver, reason, status = warm, "none", "the horizon's windows are empty", PlanStatus.FEASIBLE
     if not step.infeasible:
-        run = solve_model(step.model, options.solver,
+        run = solve_model(step.model, "auto" if options.solver == "cpsat" else options.solver,
                           SolveOptions(time_limit=max(0.5, deadline - time.perf_counter()), threads=options.threads,
                                        progress=options.progress, should_stop=options.should_stop))
         solver, reason = run.result.solver, run.reason
@@ -201,7 +236,8 @@ def _finish(plan: Plan, warm: Plan, placement: str, status: PlanStatus, solver: 
     gap = max(0.0, (makespan - bound) / makespan) if makespan > 0 else 0.0
     if gap <= 1e-6:   # relative: stage times are sums of floats
         status = PlanStatus.OPTIMAL
-    return make_plan(plan.problem, plan.order, Provenance(
+    # the plan was simulated and validated when it was made; only its provenance changes here
+    return dataclasses.replace(plan, provenance=Provenance(
         producer="opplan", schedule="opplan", placement=placement, solver=solver, solver_reason=reason,
         status=status, lower_bound=bound, gap=gap, solve_seconds=time.perf_counter() - began,
         warm_start=warm.schedule_name, improved_on_warm_start=plan is not warm))
