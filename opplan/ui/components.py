@@ -16,6 +16,7 @@ from opplan.ui.jobs import Job
 from opplan.ui.results import Card
 from opplan.ui.state import store, widget
 from opplan.ui.tables import figure_html, figure_png, metrics_csv, plan_json
+from opplan.ui.text import plain
 
 FIX_HINT = " — fix it on the Model or Cluster page."
 
@@ -33,7 +34,7 @@ def model_select(factory: Callable[..., Any], label: str, help: str) -> str:
     try:
         models.choose_model(values, choice)
     except OpplanError as error:
-        st.error(str(error))
+        st.error(plain(error))
     return choice
 
 
@@ -44,7 +45,7 @@ def scenario_header(prefix: str = "**Scenario:** ", hint: str = FIX_HINT) -> dic
         config, notes = resolve_config(store())
         scenario_from_config(config)
     except OpplanError as error:
-        st.error(f"{error}{hint}")
+        st.error(f"{plain(error)}{hint}")
         st.stop()
     st.markdown(f"{prefix}{summary(config)}")
     for note in notes:
@@ -78,7 +79,7 @@ def job_progress(slot: str) -> None:
 
 def job_failure(job: Job) -> None:
     """A failed job's one-line error, and for a bug its traceback in an expander."""
-    st.error(job.error)
+    st.error(plain(job.error))
     if job.crash:
         with st.expander("Details for a bug report"):
             st.code(job.crash)
