@@ -175,14 +175,15 @@ def _fitted_to_caps(plan: Plan, reserve: bool) -> Plan | None:
     return fitted if fitted.valid else None
 
 
-def _heuristic_plans(problem: Problem, list_scheduling: bool = True, until: float = math.inf) -> list[Plan]:
+def _heuristic_plans(problem: Problem, list_scheduling: bool = True, until: float = math.inf,
+                     should_stop: Callable[[], bool] | None = None) -> list[Plan]:
     """List-scheduling plans, plus one micro-batch at a time (feasible whenever any plan is).
-    Past ``until`` no further rule is tried."""
+    Past ``until``, or once a stop is asked for, no further rule is tried."""
     from opplan.planner.heuristic import RULES, list_schedule, sequential_order
 
     plans = []
     for rule in RULES if list_scheduling else ():
-        if time.perf_counter() > until:
+        if time.perf_counter() > until or (should_stop is not None and should_stop()):
             break
         order = list_schedule(problem, rule)
         if order is not None:
@@ -227,8 +228,7 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None, seeds: tupl
         cands.append(_from_stage_level(scenario, options, max(0.5, COARSE_SHARE * left)))
     _add_seeds(cands, seeds)
     for cand in cands:
-        stopped = options.should_stop is not None and options.should_stop()
-        cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling and not stopped, warm_until))
+        cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling, warm_until, options.should_stop))
         best = cand.best
         _say(options, f"placement {cand.placement}: best warm start "
                       + (f"{best.schedule_name} makespan {best.metrics.makespan:g}" if best else "none fits the caps"))
@@ -300,6 +300,8 @@ def _from_stage_level(scenario: Scenario, options: PlannerOptions, seconds: floa
 def _as_result(warm: Plan, cand: Candidate, status: PlanStatus, reason: str) -> Plan:
     """A candidate's warm start returned as it is (pruned, cancelled, or out of time): the same
     simulated and validated plan, with the planner's provenance (no second simulation)."""
+    if _gap(warm.metrics.makespan, warm.metrics.lower_bound) <= 1e-6:
+        status = PlanStatus.OPTIMAL   # it meets the bound: nothing the solver could have improved
     return dataclasses.replace(warm, provenance=Provenance(
         producer="opplan", schedule="opplan", placement=cand.placement, status=status, solver="none",
         solver_reason=reason, warm_start=warm.schedule_name, lower_bound=warm.metrics.lower_bound,

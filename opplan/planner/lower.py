@@ -65,6 +65,8 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
         step = build_step_model(problem, arcs, g_head, g_tail, T)
         if step.infeasible:   # the windows alone rule T out
             return "infeasible"
+        if options.should_stop is not None and options.should_stop():   # building a big model takes seconds
+            return "stopped"
         _say(options, f"placement {placement}: is there a plan of length {T * grid.scale:g}? "
                       f"({step.model.num_vars} binaries, {step.model.num_rows} rows)")
         run = solve_model(step.model, options.solver, SolveOptions(time_limit=left, mip_gap=0.0,
