@@ -23,7 +23,7 @@ from opplan.ui.caps import ONE_VALUE
 
 pytestmark = [pytest.mark.browser]
 FIRST_PAGE_BUDGET = 3.0
-OTHER_WORK_LIMIT = 3.0       # load average per core above which the machine is too busy to time anything
+OTHER_WORK_LIMIT = 1.0       # load average per core from other work above which a page load time means nothing
 DEVICES = 8
 MICROBATCHES = (24, 26, 28, 30)      # 1F1B's iteration is 3(M + P - 1): each session's own number
 # under a cap of 5 activation units (the default of "one value") the planner uses its whole time
@@ -68,7 +68,8 @@ def wait_for_any(pages, text: str, seconds: float) -> bool:
 def one_f_one_b_iteration(page) -> float:
     table = page.locator("[data-testid=stTable] table")
     headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
-    column = headers.index("iteration")
+    column = next((k for k, h in enumerate(headers) if h.startswith("iteration")), None)
+    assert column is not None, headers
     for row in table.locator("tbody tr").all():
         cells = row.locator("th, td").all_inner_texts()
         if cells[0].strip() == "1F1B":
@@ -77,6 +78,7 @@ def one_f_one_b_iteration(page) -> float:
 
 
 def test_four_sessions_solve_while_a_fifth_loads_quickly(server, browser):  # noqa: F811
+    busy = os.getloadavg()[0] / cores()       # other work on the machine, before this test adds its own
     began = time.monotonic()
     pages = [browser.new_context(viewport={"width": 1400, "height": 1800}).new_page() for _ in MICROBATCHES]
     for page in pages:                      # the sessions are set up side by side, as users would
@@ -101,7 +103,6 @@ def test_four_sessions_solve_while_a_fifth_loads_quickly(server, browser):  # no
     if len(pages) > cores():
         assert wait_for_any(pages, "waiting for a free solver", 20.0), "no session showed its queue position"
 
-    busy = os.getloadavg()[0] / cores()       # other work on the machine (beyond this test's)
     fifth = browser.new_context().new_page()
     fifth.set_default_timeout(120_000)
     t0 = time.monotonic()
@@ -110,7 +111,7 @@ def test_four_sessions_solve_while_a_fifth_loads_quickly(server, browser):  # no
     fifth.wait_for_selector('.stApp[data-test-script-state="notRunning"]')
     load = time.monotonic() - t0
     print(f"fifth session's Home page loaded in {load:.2f} s while 4 sessions solve "
-          f"({cores()} worker(s) at a time; load average per core before it: {busy:.1f})")
+          f"({cores()} worker(s) at a time; load average per core from other work: {busy:.1f})")
     still_solving = sum(not p.locator("[data-testid=stTable]").count() for p in pages)
 
     for page, m in zip(pages, MICROBATCHES):
