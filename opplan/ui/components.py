@@ -8,7 +8,7 @@ import streamlit as st
 
 from opplan.errors import OpplanError
 from opplan.schedule import Plan
-from opplan.ui import models
+from opplan.ui import models, session  # noqa: F401  (session: a closed tab cancels its solve)
 from opplan.ui.caps import resolve_config
 from opplan.ui.config import scenario_from_config
 from opplan.ui.display import scenario_summary, schedule_title
