@@ -1,0 +1,18 @@
+"""Runs a plan on PyTorch's pipeline runtime (``torch.distributed.pipelining``) across CPU ranks.
+
+Optional: needs the ``torch`` extra (``pip install 'opplan[torch]'``). Nothing here is imported by
+the planner; ``torch`` itself is imported only inside the functions that need it, so importing
+this package, and asking whether a run is possible, works without it.
+"""
+from __future__ import annotations
+
+from opplan.runtime.config import RunConfig, RunResult, torch_available
+
+__all__ = ["RunConfig", "RunResult", "run_plan", "torch_available"]
+
+
+def run_plan(plan, config: RunConfig | None = None) -> RunResult:
+    """Export ``plan``, run it on ``config.ranks`` processes, check gradients, time it."""
+    from opplan.runtime.launch import run_plan as _run
+
+    return _run(plan, config or RunConfig())
