@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from opplan.runtime.config import RunConfig, RunResult, torch_available
 
-__all__ = ["RunConfig", "RunResult", "run_plan", "torch_available"]
+__all__ = ["RunConfig", "RunResult", "run_plan", "run_plans", "torch_available"]
 
 
 def run_plan(plan, config: RunConfig | None = None) -> RunResult:
@@ -16,3 +16,10 @@ def run_plan(plan, config: RunConfig | None = None) -> RunResult:
     from opplan.runtime.launch import run_plan as _run
 
     return _run(plan, config or RunConfig())
+
+
+def run_plans(plans, config: RunConfig | None = None) -> list[RunResult]:
+    """Several plans on the same devices, run one after another in the same rank processes."""
+    from opplan.runtime.launch import run_plans as _run
+
+    return _run(plans, config or RunConfig())

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,65 +30,86 @@ def _free_port() -> int:
 
 
 def _start(job: Any, ranks: int) -> None:
-    """Run every rank as its own ``python -m opplan.runtime.worker`` process (no re-import of the
-    caller's main module, as multiprocessing's spawn would do) and wait for all of them; a failed
-    rank stops the others and becomes one line naming it and its error."""
-    job_path = Path(job.result_dir) / "job.pkl"
+    """Run the ranks: one ``python -m opplan.runtime.worker`` launcher (no re-import of the
+    caller's main module, as multiprocessing's spawn would do) that imports torch once and forks
+    a process per rank. A failed rank becomes one line naming it and its error."""
+    folder = Path(job.result_dir)
+    job_path = folder / "job.pkl"
     job_path.write_bytes(pickle.dumps(job))
-    logs = [Path(job.result_dir) / f"rank{r}.log" for r in range(ranks)]
-    # the workers import the same opplan as this process, wherever it was imported from
+    # the ranks import the same opplan as this process, wherever it was imported from
     import opplan
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(opplan.__file__).resolve().parents[1]),
                                          *filter(None, [env.get("PYTHONPATH")])])
-    procs = []
-    for rank, log in enumerate(logs):
-        with log.open("wb") as sink:
-            procs.append(subprocess.Popen([sys.executable, "-m", "opplan.runtime.worker", str(job_path), str(rank)],
-                                          stdout=sink, stderr=subprocess.STDOUT, env=env))
-    deadline = time.monotonic() + job.timeout_s + 60
-    failed = None
+    with (folder / "launcher.log").open("wb") as sink:
+        launcher = subprocess.Popen([sys.executable, "-m", "opplan.runtime.worker", str(job_path)], stdout=sink,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    limit = job.timeout_s + 120
     try:
-        while any(p.poll() is None for p in procs) and failed is None:
-            failed = next((r for r, p in enumerate(procs) if p.returncode not in (None, 0)), None)
-            if time.monotonic() > deadline:
-                raise OpplanError(f"the run did not finish within {job.timeout_s + 60:.0f} s")
-            time.sleep(0.05)
-        failed = failed if failed is not None else next((r for r, p in enumerate(procs) if p.returncode), None)
+        code = launcher.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        code = None
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    if failed is not None:
-        lines = [line for line in logs[failed].read_text(errors="replace").splitlines() if line.strip()]
-        raise OpplanError(f"rank {failed} failed: {lines[-1].strip() if lines else 'no output'}")
+        if launcher.poll() is None or code is None:
+            os.killpg(launcher.pid, signal.SIGKILL)     # the launcher and the ranks it forked
+            launcher.wait()
+    if code is None:
+        raise OpplanError(f"the run did not finish within {limit:.0f} s")
+    if code != 0:
+        failed = folder / "failed"
+        if failed.exists():
+            rank = failed.read_text().strip()
+            log = folder / f"rank{rank}.log"
+            lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+            raise OpplanError(f"rank {rank} failed: {lines[-1].strip() if lines else 'no output'}")
+        lines = [line for line in (folder / "launcher.log").read_text(errors="replace").splitlines() if line.strip()]
+        raise OpplanError(f"the run failed to start: {lines[-1].strip() if lines else f'exit code {code}'}")
 
 
 def run_plan(plan: Plan, config: RunConfig) -> RunResult:
     """Run ``plan`` on PyTorch's pipeline runtime and report gradients and times."""
+    return run_plans([plan], config)[0]
+
+
+def run_plans(plans: Sequence[Plan], config: RunConfig) -> list[RunResult]:
+    """Run several plans on the same devices one after another in the same rank processes
+    (torch is imported and the process group started once), each reported as by ``run_plan``."""
+    if not plans:
+        raise OpplanError("no plans to run")
     if not torch_available():
         raise OpplanError("running a plan needs PyTorch: pip install 'opplan[torch]'")
-    csv_text = plan_to_torch_csv(plan)          # refuses layouts the runtime cannot hold, and invalid plans
-    problem = plan.problem
-    ranks = config.ranks if config.ranks is not None else problem.num_devices
-    if ranks != problem.num_devices:
-        raise OpplanError(f"ranks {ranks} differs from the plan's {problem.num_devices} devices: a rank runs one "
-                          "device's row of the schedule", field="ranks")
-    from opplan.runtime.model import dtype_of, layers_per_stage, reference_gradients
-    from opplan.runtime.worker import RankJob
+    csv_texts = [plan_to_torch_csv(plan) for plan in plans]   # refuses layouts the runtime cannot hold, invalid plans
+    devices = plans[0].problem.num_devices
+    ranks = config.ranks if config.ranks is not None else devices
+    for plan in plans:
+        if ranks != plan.problem.num_devices:
+            raise OpplanError(f"ranks {ranks} differs from the plan's {plan.problem.num_devices} devices: a rank runs "
+                              "one device's row of the schedule", field="ranks")
+    from opplan.runtime.model import layers_per_stage
+    from opplan.runtime.worker import PlanJob, RankJob
 
-    layers = layers_per_stage(problem, config.layers_per_unit)
+    layers = [layers_per_stage(plan.problem, config.layers_per_unit) for plan in plans]
     with tempfile.TemporaryDirectory(prefix="opplan-run-") as tmp:
-        csv_path = Path(tmp) / "schedule.csv"
-        csv_path.write_text(csv_text, encoding="utf-8")
-        job = RankJob(str(csv_path), tmp, _free_port(), ranks, tuple(s.device for s in problem.stages),
-                      tuple(layers), problem.microbatches, config.hidden, config.rows, config.seed, config.dtype,
+        jobs = []
+        for i, (plan, text) in enumerate(zip(plans, csv_texts)):
+            path = Path(tmp) / f"plan{i}.csv"
+            path.write_text(text, encoding="utf-8")
+            jobs.append(PlanJob(str(path), tuple(s.device for s in plan.problem.stages), tuple(layers[i]),
+                                plan.problem.microbatches))
+        job = RankJob(tuple(jobs), tmp, _free_port(), ranks, config.hidden, config.rows, config.seed, config.dtype,
                       config.calibration_iterations, config.iterations, config.timeout_s)
         _start(job, ranks)
-        outs = [pickle.loads((Path(tmp) / f"rank{r}.pkl").read_bytes()) for r in range(ranks)]
+        outs = [[pickle.loads((Path(tmp) / f"plan{i}-rank{r}.pkl").read_bytes()) for r in range(ranks)]
+                for i in range(len(plans))]
+    return [_result(plan, config, plan_layers, plan_outs) for plan, plan_layers, plan_outs in zip(plans, layers, outs)]
 
+
+def _result(plan: Plan, config: RunConfig, layers: list[int], outs: list[dict[str, Any]]) -> RunResult:
+    """One plan's measurements against the reference and the calibrated prediction."""
+    from opplan.runtime.model import dtype_of, reference_gradients
+
+    problem = plan.problem
     ref_loss, ref_grads = reference_gradients(layers, config.hidden, problem.microbatches, config.rows, config.seed,
                                               dtype_of(config.dtype))
     got = {key: grad for out in outs for key, grad in out["grads"].items()}
@@ -104,7 +126,7 @@ def run_plan(plan: Plan, config: RunConfig) -> RunResult:
     per_iteration = [(max(out["windows"][k][1] for out in outs) - min(out["windows"][k][0] for out in outs)) * 1000.0
                      for k in range(config.iterations)]
     measured = statistics.median(per_iteration)
-    return RunResult(plan.provenance.schedule or "plan", ranks, problem.num_stages, problem.microbatches, layers,
+    return RunResult(plan.provenance.schedule or "plan", len(outs), problem.num_stages, problem.microbatches, layers,
                      max_diff, loss_diff, predicted.makespan if predicted else float("nan"), measured, per_iteration,
                      times, link_ms, _median_iteration_spans(outs, per_iteration))
 

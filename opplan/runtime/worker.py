@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -28,16 +30,24 @@ LINK_ROUNDS = 20
 
 
 @dataclass(frozen=True)
-class RankJob:
-    """Everything a rank needs, picklable: the CSV path, the stage→rank map, the model's shape."""
+class PlanJob:
+    """One plan to run: its CSV, stage→rank map and the model's layers per stage."""
 
     csv_path: str
-    result_dir: str
-    port: int
-    world: int
     placement: tuple[int, ...]
     layers: tuple[int, ...]
     microbatches: int
+
+
+@dataclass(frozen=True)
+class RankJob:
+    """Everything a rank needs, picklable: the plans to run one after another in the same
+    processes (so torch is imported once), and the model's shape and the iteration counts."""
+
+    plans: tuple[PlanJob, ...]
+    result_dir: str
+    port: int
+    world: int
     hidden: int
     rows: int
     seed: int
@@ -94,29 +104,31 @@ def _link_ms(job: RankJob, rank: int, dtype: torch.dtype) -> float:
 
 
 def run_rank(rank: int, job: RankJob) -> None:
-    """The body of rank ``rank``; writes its measurements to ``result_dir/rank{rank}.pkl``."""
+    """The body of rank ``rank``; writes its measurements of plan i to ``result_dir/plan{i}-rank{rank}.pkl``."""
     torch.set_num_threads(1)
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(job.port)
     dist.init_process_group("gloo", rank=rank, world_size=job.world, timeout=timedelta(seconds=job.timeout_s))
     try:
-        _run(rank, job)
+        for index, plan in enumerate(job.plans):
+            out = _run(rank, job, plan)
+            (Path(job.result_dir) / f"plan{index}-rank{rank}.pkl").write_bytes(pickle.dumps(out))
     finally:
         dist.destroy_process_group()
 
 
-def _run(rank: int, job: RankJob) -> None:
+def _run(rank: int, job: RankJob, plan: PlanJob) -> dict[str, Any]:
     dtype = dtype_of(job.dtype)
-    n_stages = len(job.placement)
-    mine = [s for s in range(n_stages) if job.placement[s] == rank]
-    modules = {s: build_stage(s, job.layers[s], job.hidden, job.seed, dtype) for s in mine}
+    n_stages = len(plan.placement)
+    mine = [s for s in range(n_stages) if plan.placement[s] == rank]
+    modules = {s: build_stage(s, plan.layers[s], job.hidden, job.seed, dtype) for s in mine}
     stages = [PipelineStage(modules[s], s, n_stages, torch.device("cpu")) for s in mine]
     log = _SpanLog()
     for stage in stages:
         log.wrap(stage)
-    schedule = _PipelineScheduleRuntime(stages, job.microbatches, loss_fn=loss_fn, scale_grads=True)
-    schedule._load_csv(job.csv_path)
-    x, y = batch(job.microbatches, job.rows, job.hidden, job.seed, dtype)
+    schedule = _PipelineScheduleRuntime(stages, plan.microbatches, loss_fn=loss_fn, scale_grads=True)
+    schedule._load_csv(plan.csv_path)
+    x, y = batch(plan.microbatches, job.rows, job.hidden, job.seed, dtype)
     args = (x,) if 0 in mine else ()
     target = y if n_stages - 1 in mine else None
 
@@ -144,12 +156,47 @@ def _run(rank: int, job: RankJob) -> None:
         start = time.perf_counter()
         step()
         windows.append((start, time.perf_counter()))
-    out = {"rank": rank, "grads": grads, "loss": loss, "link_ms": link_ms, "calibration": calibration,
-           "windows": windows, "spans": log.spans}
-    path = Path(job.result_dir) / f"rank{rank}.pkl"
-    path.write_bytes(pickle.dumps(out))
+    dist.barrier()
+    return {"rank": rank, "grads": grads, "loss": loss, "link_ms": link_ms, "calibration": calibration,
+            "windows": windows, "spans": log.spans}
+
+
+def launch_ranks(job: RankJob) -> int:
+    """Fork one process per rank from this one, which has imported torch once for all of them
+    (importing it in every rank costs more than the whole run on a loaded 2-core machine), and wait.
+    A rank that fails stops the others; its number goes to ``result_dir/failed``, its traceback
+    to its ``rank{r}.log``. Returns the exit code."""
+    children: dict[int, int] = {}
+    for rank in range(job.world):
+        pid = os.fork()
+        if pid == 0:      # the rank: output to its log, and never return into the launcher's code
+            code = 1
+            try:
+                with open(Path(job.result_dir) / f"rank{rank}.log", "wb") as log:
+                    os.dup2(log.fileno(), 1)
+                    os.dup2(log.fileno(), 2)
+                    try:
+                        run_rank(rank, job)
+                        code = 0
+                    except BaseException:
+                        traceback.print_exc()
+                    finally:
+                        sys.stdout.flush()
+                        sys.stderr.flush()
+            finally:
+                os._exit(code)
+        children[pid] = rank
+    failed = None
+    while children:
+        pid, status = os.wait()
+        rank = children.pop(pid)
+        if os.waitstatus_to_exitcode(status) != 0 and failed is None:
+            failed = rank
+            (Path(job.result_dir) / "failed").write_text(str(rank))
+            for other in children:
+                os.kill(other, signal.SIGTERM)
+    return 0 if failed is None else 1
 
 
 if __name__ == "__main__":
-    job_file, rank_text = sys.argv[1], sys.argv[2]
-    run_rank(int(rank_text), pickle.loads(Path(job_file).read_bytes()))
+    raise SystemExit(launch_ranks(pickle.loads(Path(sys.argv[1]).read_bytes())))
