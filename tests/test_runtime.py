@@ -57,7 +57,7 @@ def test_four_ranks_run_opplans_v_and_contiguous_plans_with_reference_gradients(
             for name in ([task.replace("BW", "B"), task.replace("BW", "W")] if "BW" in task else [task]):
                 expanded[name] = ranks
         assert expanded == planned
-        assert result.measured_ms > 0 and result.predicted_ms > 0
+        assert result.measured_ms > 0 and result.predicted_ms > 0 and result.action_overhead_ms >= 0
         assert set(result.calibration_ms) >= {f"{s}F" for s in range(plan.problem.num_stages)}
         trace = run_trace(result, [d.name for d in plan.problem.devices])
         assert sum(e["ph"] == "X" for e in trace["traceEvents"]) == len(result.spans)
@@ -108,5 +108,8 @@ def test_prediction_retimes_the_plans_own_order():
     assert [s.forward for s in problem.stages] == [3.0, 1.0]
     assert [s.input_grad + s.weight_grad for s in problem.stages] == [6.0, 2.0]
     assert [e.transfer_ms for e in problem.edges] == [0.5]
+    with_overhead = calibrated_problem(plan.problem, times, link_ms=0.5, action_overhead_ms=0.25)
+    assert [s.forward for s in with_overhead.stages] == [3.25, 1.25]       # one action: one overhead
+    assert [s.input_grad + s.weight_grad for s in with_overhead.stages] == [6.25, 2.25]
     with pytest.raises(OpplanError, match="no backward of stage 1"):
         calibrated_problem(plan.problem, {"0F": 1, "0B": 1, "1F": 1}, 0.0)

@@ -67,6 +67,7 @@ class RunResult:
     iterations_ms: list[float]
     calibration_ms: dict[str, float]       # median time of each calibrated action kind, e.g. "2F": 1.3
     link_ms: float                         # one send of a micro-batch's activation between two ranks
+    action_overhead_ms: float              # runtime time per action: median gap before one that waits for nothing
     spans: list[list[Any]] = field(default_factory=list)   # [task, rank, start_ms, end_ms] of the median iteration
 
     @property
@@ -85,7 +86,8 @@ class RunResult:
             f"{self.schedule} on {self.ranks} ranks (PyTorch pipeline runtime, gloo, CPU): {self.stages} stages, "
             f"{self.microbatches} micro-batches, Linear layers per stage {' '.join(map(str, self.layers))}",
             f"  gradients   {verdict} to the single-process reference (max |diff| {self.max_grad_diff:.3g})",
-            f"  predicted   {self.predicted_ms:.3f} ms  (simulator, on calibrated task times, link {self.link_ms:.3f} ms)",
+            f"  predicted   {self.predicted_ms:.3f} ms  (simulator, on calibrated task times, link {self.link_ms:.3f} ms, "
+            f"{self.action_overhead_ms:.3f} ms per action)",
             f"  measured    {self.measured_ms:.3f} ms  (median of {len(self.iterations_ms)} iterations; "
             f"error {self.error:+.1%})",
         ])

@@ -122,13 +122,15 @@ def _result(plan: Plan, config: RunConfig, layers: list[int], outs: list[dict[st
 
     times = median_times(rec for out in outs for rec in out["calibration"])
     link_ms = outs[0]["link_ms"]
-    predicted = predict(plan, times, link_ms) if config.calibration_iterations else None
+    gaps = [gap for out in outs for gap in out["gaps"]]
+    overhead_ms = max(0.0, statistics.median(gaps)) if gaps else 0.0
+    predicted = predict(plan, times, link_ms, overhead_ms) if config.calibration_iterations else None
     per_iteration = [(max(out["windows"][k][1] for out in outs) - min(out["windows"][k][0] for out in outs)) * 1000.0
                      for k in range(config.iterations)]
     measured = statistics.median(per_iteration)
     return RunResult(plan.provenance.schedule or "plan", len(outs), problem.num_stages, problem.microbatches, layers,
                      max_diff, loss_diff, predicted.makespan if predicted else float("nan"), measured, per_iteration,
-                     times, link_ms, _median_iteration_spans(outs, per_iteration))
+                     times, link_ms, overhead_ms, _median_iteration_spans(outs, per_iteration))
 
 
 def _median_iteration_spans(outs: list[dict[str, Any]], per_iteration: list[float]) -> list[list[Any]]:

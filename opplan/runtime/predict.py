@@ -24,31 +24,34 @@ def median_times(records: Iterable[tuple[int, str, float]]) -> dict[str, float]:
     return {key: statistics.median(values) for key, values in sorted(groups.items())}
 
 
-def calibrated_problem(problem: Problem, times: Mapping[str, float], link_ms: float) -> Problem:
-    """``problem`` with every stage's F, B (input gradient) and W set to the measured medians, every
-    cross-device edge taking ``link_ms``, no memory cap and no gain from overlapped F&B pairs (the
-    runtime runs a pair's two actions one after the other). A stage measured only as a full
-    backward splits it evenly: its blocks then take exactly the measured time."""
+def calibrated_problem(problem: Problem, times: Mapping[str, float], link_ms: float,
+                       action_overhead_ms: float = 0.0) -> Problem:
+    """``problem`` with every stage's F, B (input gradient) and W set to the measured medians plus
+    the runtime's own time per action, every cross-device edge taking ``link_ms``, no memory cap
+    and no gain from overlapped F&B pairs (the runtime runs a pair's two actions one after the
+    other). A stage measured only as a full backward (one action) splits it evenly: its blocks
+    then take exactly the measured time."""
     stages = []
     for s, stage in enumerate(problem.stages):
         if f"{s}F" not in times:
             raise OpplanError(f"no forward of stage {s} was measured")
         if f"{s}I" in times and f"{s}W" in times:
-            grad, weight = times[f"{s}I"], times[f"{s}W"]
+            grad, weight = times[f"{s}I"] + action_overhead_ms, times[f"{s}W"] + action_overhead_ms
         elif f"{s}B" in times:
-            grad = weight = times[f"{s}B"] / 2
+            grad = weight = (times[f"{s}B"] + action_overhead_ms) / 2
         else:
             raise OpplanError(f"no backward of stage {s} was measured")
-        stages.append(replace(stage, forward=times[f"{s}F"], input_grad=grad, weight_grad=weight))
+        stages.append(replace(stage, forward=times[f"{s}F"] + action_overhead_ms, input_grad=grad, weight_grad=weight))
     edges = tuple(replace(e, transfer_ms=link_ms if problem.stages[e.src].device != problem.stages[e.dst].device
                           else 0.0) for e in problem.edges)
     return Problem(tuple(stages), edges, problem.devices, problem.microbatches, 1.0, problem.activation_unit_bytes,
                    problem.name).with_memory(math.inf)
 
 
-def predict(plan: Plan, times: Mapping[str, float], link_ms: float) -> Plan:
+def predict(plan: Plan, times: Mapping[str, float], link_ms: float, action_overhead_ms: float = 0.0) -> Plan:
     """The plan's order on the calibrated problem: simulated and validated like every other plan."""
-    predicted = make_plan(calibrated_problem(plan.problem, times, link_ms), plan.order, plan.provenance)
+    predicted = make_plan(calibrated_problem(plan.problem, times, link_ms, action_overhead_ms), plan.order,
+                          plan.provenance)
     if not predicted.valid:
         raise OpplanError(f"the calibrated prediction breaks a rule: {predicted.violations[0]}")
     return predicted

@@ -132,33 +132,40 @@ def _run(rank: int, job: RankJob, plan: PlanJob) -> dict[str, Any]:
     args = (x,) if 0 in mine else ()
     target = y if n_stages - 1 in mine else None
 
-    def step(losses: list | None = None) -> None:
+    def zero_grads() -> None:
         for module in modules.values():
             module.zero_grad(set_to_none=True)
-        schedule.step(*args, target=target, losses=losses)
 
     # 1. the gradient check: the first iteration from zeroed gradients
     losses: list = []
-    step(losses)
+    zero_grads()
+    schedule.step(*args, target=target, losses=losses)
     grads = {f"{s}.{name}": p.grad.detach().clone() for s in mine for name, p in modules[s].named_parameters()}
     loss = float(sum(float(v) for v in losses) / len(losses)) if losses else None
-    # 2. calibration: one link's latency, then the task times of a few iterations
+    # 2. calibration: one link's latency, then the task times of a few iterations, and the runtime's
+    #    own time between two actions where the second waits for nothing from another rank
     link_ms = _link_ms(job, rank, dtype)
     log.on = True
+    calibration, gaps = [], []
     for _ in range(job.calibration_iterations):
-        step()
-    calibration = [(s, kind, (t1 - t0) * 1000.0) for s, kind, _mb, t0, t1 in log.spans]
+        zero_grads()
+        log.spans = []
+        schedule.step(*args, target=target)
+        spans = log.spans
+        calibration += [(s, kind, (t1 - t0) * 1000.0) for s, kind, _mb, t0, t1 in spans]
+        gaps += [(b[3] - a[4]) * 1000.0 for a, b in zip(spans, spans[1:]) if b[1] == "W" or (b[1] == "F" and b[0] == 0)]
     # 3. the timed iterations, started together
     log.spans = []
     windows = []
     for _ in range(job.iterations):
+        zero_grads()
         dist.barrier()
         start = time.perf_counter()
-        step()
+        schedule.step(*args, target=target)
         windows.append((start, time.perf_counter()))
     dist.barrier()
     return {"rank": rank, "grads": grads, "loss": loss, "link_ms": link_ms, "calibration": calibration,
-            "windows": windows, "spans": log.spans}
+            "gaps": gaps, "windows": windows, "spans": log.spans}
 
 
 def launch_ranks(job: RankJob) -> int:
