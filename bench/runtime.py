@@ -12,6 +12,7 @@ measurement. Needs the torch extra.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -47,7 +48,7 @@ def main() -> None:
     predicted: dict[int, list[float]] = {i: [] for i in range(len(plans))}
     measured: dict[int, list[float]] = {i: [] for i in range(len(plans))}
     worst_grad = 0.0
-    began = time.perf_counter()
+    began, load_before = time.perf_counter(), os.getloadavg()[0]
     for _ in range(args.runs):
         for i, result in enumerate(run_plans(plans, config)):
             predicted[i].append(result.predicted_ms)
@@ -55,7 +56,8 @@ def main() -> None:
             worst_grad = max(worst_grad, result.max_grad_diff)
     print(f"2 ranks (gloo, CPU, 1 thread each), M={args.microbatches}, hidden {args.hidden}, {args.rows} rows per "
           f"micro-batch, {args.layers:g} Linear layers per device share, float64; medians of {args.runs} runs "
-          f"({time.perf_counter() - began:.0f} s)\n")
+          f"({time.perf_counter() - began:.0f} s; 1-minute load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores)\n")
     print("| schedule | layout | planned makespan (F=B=W=1) | predicted ms | measured ms | error | within 15 % |")
     print("|---|---|---|---|---|---|---|")
     rows = []
