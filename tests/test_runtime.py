@@ -113,3 +113,14 @@ def test_prediction_retimes_the_plans_own_order():
     assert [s.input_grad + s.weight_grad for s in with_overhead.stages] == [6.25, 2.25]
     with pytest.raises(OpplanError, match="no backward of stage 1"):
         calibrated_problem(plan.problem, {"0F": 1, "0B": 1, "1F": 1}, 0.0)
+
+
+@needs_torch
+def test_every_exportable_baseline_runs_on_two_ranks_with_reference_gradients():
+    """DualPipeV's overlapped pairs, ZB-V's and interleaved 1F1B's two stages per rank included."""
+    names = [name for name in baselines.NAMES if name not in ("dualpipe", "zb-h1")]   # zb-h1: the CLI test
+    plans = [baselines.run_on(Scenario(devices=2, microbatches=4), name) for name in names]
+    results = run_plans(plans, TINY)
+    assert [r.schedule for r in results] == names
+    for result in results:
+        assert result.max_grad_diff <= GRAD_TOLERANCE, result.schedule
