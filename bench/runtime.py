@@ -49,8 +49,10 @@ def main() -> None:
     measured: dict[int, list[float]] = {i: [] for i in range(len(plans))}
     worst_grad = 0.0
     began, load_before = time.perf_counter(), os.getloadavg()[0]
-    for _ in range(args.runs):
-        for i, result in enumerate(run_plans(plans, config)):
+    for run in range(args.runs):
+        # each run starts with a different schedule, so none is always timed first or last
+        turn = [(run + k) % len(plans) for k in range(len(plans))]
+        for i, result in zip(turn, run_plans([plans[i] for i in turn], config)):
             predicted[i].append(result.predicted_ms)
             measured[i].append(result.measured_ms)
             worst_grad = max(worst_grad, result.max_grad_diff)

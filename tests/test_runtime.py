@@ -14,7 +14,7 @@ from opplan.io.chrome_trace import run_trace
 from opplan.planner.api import PlannerOptions, solve
 from opplan.runtime import RunConfig, run_plans
 from opplan.runtime.config import GRAD_TOLERANCE
-from opplan.runtime.predict import calibrated_problem, median_times
+from opplan.runtime.predict import calibrated_problem, mean_times
 from opplan.scenario import Scenario
 from opplan.schedule import save_plan
 
@@ -102,8 +102,9 @@ def test_run_config_checks_itself():
 def test_prediction_retimes_the_plans_own_order():
     """The calibrated problem keeps the order and placement; only the task times and links change."""
     plan = baselines.run_on(Scenario(devices=2, microbatches=4), "1f1b")
-    times = median_times([(0, "F", 2.0), (0, "F", 4.0), (0, "B", 6.0), (1, "F", 1.0), (1, "B", 2.0)])
+    times = mean_times([(0, "F", 2.0), (0, "F", 4.0), (0, "B", 6.0), (1, "F", 1.0), (1, "B", 2.0)])
     assert times == {"0F": 3.0, "0B": 6.0, "1F": 1.0, "1B": 2.0}
+    assert mean_times([(0, "F", 1.0), (0, "F", 1.0), (0, "F", 7.0)]) == {"0F": 3.0}   # the sum pays for the tail
     problem = calibrated_problem(plan.problem, times, link_ms=0.5)
     assert [s.forward for s in problem.stages] == [3.0, 1.0]
     assert [s.input_grad + s.weight_grad for s in problem.stages] == [6.0, 2.0]

@@ -65,9 +65,9 @@ class RunResult:
     predicted_ms: float                    # simulator, on the calibrated F/I/W/B times and link latency
     measured_ms: float                     # median of the timed iterations
     iterations_ms: list[float]
-    calibration_ms: dict[str, float]       # median time of each calibrated action kind, e.g. "2F": 1.3
+    calibration_ms: dict[str, float]       # mean time of each calibrated action kind, e.g. "2F": 1.3
     link_ms: float                         # one send of a micro-batch's activation between two ranks
-    action_overhead_ms: float              # runtime time per action: median gap before one that waits for nothing
+    action_overhead_ms: float              # runtime time per action: mean gap before one that waits for nothing
     spans: list[list[Any]] = field(default_factory=list)   # [task, rank, start_ms, end_ms] of the median iteration
 
     @property

@@ -17,7 +17,7 @@ from typing import Any
 from opplan.errors import OpplanError
 from opplan.io.torch_export import plan_to_torch_csv
 from opplan.runtime.config import RunConfig, RunResult, torch_available
-from opplan.runtime.predict import median_times, predict
+from opplan.runtime.predict import mean_times, predict
 from opplan.schedule import Plan
 
 _OUR_PASS = {"F": "F", "I": "B", "W": "W", "B": "BW"}     # PyTorch's action letter -> ours
@@ -120,10 +120,10 @@ def _result(plan: Plan, config: RunConfig, layers: list[int], outs: list[dict[st
     losses = [out["loss"] for out in outs if out["loss"] is not None]
     loss_diff = abs(losses[0] - ref_loss) if losses else float("nan")
 
-    times = median_times(rec for out in outs for rec in out["calibration"])
+    times = mean_times(rec for out in outs for rec in out["calibration"])
     link_ms = outs[0]["link_ms"]
     gaps = [gap for out in outs for gap in out["gaps"]]
-    overhead_ms = max(0.0, statistics.median(gaps)) if gaps else 0.0
+    overhead_ms = max(0.0, statistics.fmean(gaps)) if gaps else 0.0
     predicted = predict(plan, times, link_ms, overhead_ms) if config.calibration_iterations else None
     per_iteration = [(max(out["windows"][k][1] for out in outs) - min(out["windows"][k][0] for out in outs)) * 1000.0
                      for k in range(config.iterations)]

@@ -16,17 +16,19 @@ from opplan.schedule import Plan
 from opplan.simulate import make_plan
 
 
-def median_times(records: Iterable[tuple[int, str, float]]) -> dict[str, float]:
-    """``(stage, kind, ms)`` records (kind F, I, W or B = full backward) as ``{"2F": median ms}``."""
+def mean_times(records: Iterable[tuple[int, str, float]]) -> dict[str, float]:
+    """``(stage, kind, ms)`` records (kind F, I, W or B = full backward) as ``{"2F": mean ms}``: the
+    mean, not the median, because an iteration's time adds task times up, and on a shared machine
+    their distribution has a long tail (a preempted task) that the sum pays for."""
     groups: dict[str, list[float]] = defaultdict(list)
     for stage, kind, ms in records:
         groups[f"{stage}{kind}"].append(ms)
-    return {key: statistics.median(values) for key, values in sorted(groups.items())}
+    return {key: statistics.fmean(values) for key, values in sorted(groups.items())}
 
 
 def calibrated_problem(problem: Problem, times: Mapping[str, float], link_ms: float,
                        action_overhead_ms: float = 0.0) -> Problem:
-    """``problem`` with every stage's F, B (input gradient) and W set to the measured medians plus
+    """``problem`` with every stage's F, B (input gradient) and W set to the measured means plus
     the runtime's own time per action, every cross-device edge taking ``link_ms``, no memory cap
     and no gain from overlapped F&B pairs (the runtime runs a pair's two actions one after the
     other). A stage measured only as a full backward (one action) splits it evenly: its blocks
