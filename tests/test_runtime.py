@@ -14,9 +14,10 @@ from opplan.io.chrome_trace import run_trace
 from opplan.planner.api import PlannerOptions, solve
 from opplan.runtime import RunConfig, run_plans
 from opplan.runtime.config import GRAD_TOLERANCE
-from opplan.runtime.predict import calibrated_problem, mean_times
+from opplan.runtime.predict import calibrated_problem, mean_times, predict_from_calibration
 from opplan.scenario import Scenario
 from opplan.schedule import save_plan
+from opplan.simulate import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_torch = pytest.mark.skipif(
@@ -112,6 +113,11 @@ def test_prediction_retimes_the_plans_own_order():
     with_overhead = calibrated_problem(plan.problem, times, link_ms=0.5, action_overhead_ms=0.25)
     assert [s.forward for s in with_overhead.stages] == [3.25, 1.25]       # one action: one overhead
     assert [s.input_grad + s.weight_grad for s in with_overhead.stages] == [6.25, 2.25]
+    ranks = [{"calibration": [(0, "F", 3.0), (0, "B", 6.0)], "gaps": [0.0]},
+             {"calibration": [(1, "F", 1.0), (1, "B", 2.0)], "gaps": [0.5]}]
+    times, overhead, predicted = predict_from_calibration(plan, ranks, link_ms=0.5)
+    assert times == {"0F": 3.0, "0B": 6.0, "1F": 1.0, "1B": 2.0} and overhead == 0.25
+    assert predicted == make_plan(calibrated_problem(plan.problem, times, 0.5, 0.25), plan.order).makespan
     with pytest.raises(OpplanError, match="no backward of stage 1"):
         calibrated_problem(plan.problem, {"0F": 1, "0B": 1, "1F": 1}, 0.0)
 

@@ -37,7 +37,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         for name in ("hidden", "rows", "iterations", "calibration_iterations"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name.startswith("cal") else 1):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OpplanError(f"{name} must be a positive integer, got {value!r}", field=name)
         if self.ranks is not None and (isinstance(self.ranks, bool) or not isinstance(self.ranks, int)
                                        or self.ranks < 1):

@@ -2,6 +2,7 @@
 with a single-process reference, and set the measured iteration time beside the prediction."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -17,7 +18,6 @@ from typing import Any
 from opplan.errors import OpplanError
 from opplan.io.torch_export import plan_to_torch_csv
 from opplan.runtime.config import RunConfig, RunResult, torch_available
-from opplan.runtime.predict import mean_times, predict
 from opplan.schedule import Plan
 
 _OUR_PASS = {"F": "F", "I": "B", "W": "W", "B": "BW"}     # PyTorch's action letter -> ours
@@ -96,7 +96,7 @@ def run_plans(plans: Sequence[Plan], config: RunConfig) -> list[RunResult]:
             path = Path(tmp) / f"plan{i}.csv"
             path.write_text(text, encoding="utf-8")
             jobs.append(PlanJob(str(path), tuple(s.device for s in plan.problem.stages), tuple(layers[i]),
-                                plan.problem.microbatches))
+                                plan.problem.microbatches, json.dumps(plan.to_dict())))
         job = RankJob(tuple(jobs), tmp, _free_port(), ranks, config.hidden, config.rows, config.seed, config.dtype,
                       config.calibration_iterations, config.iterations, config.timeout_s)
         _start(job, ranks)
@@ -120,16 +120,14 @@ def _result(plan: Plan, config: RunConfig, layers: list[int], outs: list[dict[st
     losses = [out["loss"] for out in outs if out["loss"] is not None]
     loss_diff = abs(losses[0] - ref_loss) if losses else float("nan")
 
-    times = mean_times(rec for out in outs for rec in out["calibration"])
+    # predicted by rank 0 after calibrating and before the timed iterations started
+    times, overhead_ms, predicted_ms = outs[0]["prediction"]
     link_ms = outs[0]["link_ms"]
-    gaps = [gap for out in outs for gap in out["gaps"]]
-    overhead_ms = max(0.0, statistics.fmean(gaps)) if gaps else 0.0
-    predicted = predict(plan, times, link_ms, overhead_ms) if config.calibration_iterations else None
     per_iteration = [(max(out["windows"][k][1] for out in outs) - min(out["windows"][k][0] for out in outs)) * 1000.0
                      for k in range(config.iterations)]
     measured = statistics.median(per_iteration)
     return RunResult(plan.provenance.schedule or "plan", len(outs), problem.num_stages, problem.microbatches, layers,
-                     max_diff, loss_diff, predicted.makespan if predicted else float("nan"), measured, per_iteration,
+                     max_diff, loss_diff, predicted_ms, measured, per_iteration,
                      times, link_ms, overhead_ms, _median_iteration_spans(outs, per_iteration))
 
 

@@ -57,3 +57,14 @@ def predict(plan: Plan, times: Mapping[str, float], link_ms: float, action_overh
     if not predicted.valid:
         raise OpplanError(f"the calibrated prediction breaks a rule: {predicted.violations[0]}")
     return predicted
+
+
+def predict_from_calibration(plan: Plan, ranks: Iterable[Mapping[str, object]],
+                             link_ms: float) -> tuple[dict[str, float], float, float]:
+    """What rank 0 computes between calibrating and the timed iterations, from every rank's
+    ``{"calibration": [(stage, kind, ms)], "gaps": [ms]}``: (task times, time per action, predicted ms)."""
+    ranks = list(ranks)
+    times = mean_times(rec for out in ranks for rec in out["calibration"])       # type: ignore[union-attr]
+    gaps = [gap for out in ranks for gap in out["gaps"]]                          # type: ignore[union-attr]
+    overhead_ms = max(0.0, statistics.fmean(gaps)) if gaps else 0.0
+    return times, overhead_ms, predict(plan, times, link_ms, overhead_ms).makespan

@@ -1,5 +1,6 @@
 """One rank of a run: build this rank's stages, load the exported CSV into PyTorch's runtime, and
-execute it — a gradient-check iteration, link and task calibration, then the timed iterations.
+execute it — a gradient-check iteration, link and task calibration, rank 0's prediction from the
+calibration (made before anything is timed), then the timed iterations.
 
 Each compute action is timed by wrapping the stage's own ``forward_one_chunk``,
 ``backward_one_chunk`` and ``backward_weight_one_chunk``: the time a rank spends waiting for a
@@ -8,6 +9,7 @@ receive is outside the spans, as it is outside the tasks of a plan. Clocks are `
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -37,6 +39,7 @@ class PlanJob:
     placement: tuple[int, ...]
     layers: tuple[int, ...]
     microbatches: int
+    plan_json: str                    # the plan itself, for rank 0's prediction
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,11 @@ def _run(rank: int, job: RankJob, plan: PlanJob) -> dict[str, Any]:
         spans = log.spans
         calibration += [(s, kind, (t1 - t0) * 1000.0) for s, kind, _mb, t0, t1 in spans]
         gaps += [(b[3] - a[4]) * 1000.0 for a, b in zip(spans, spans[1:]) if b[1] == "W" or (b[1] == "F" and b[0] == 0)]
-    # 3. the timed iterations, started together
+    # 3. rank 0 predicts from every rank's calibration, before anything is timed
+    gathered: list[Any] = [None] * job.world
+    dist.all_gather_object(gathered, {"calibration": calibration, "gaps": gaps})
+    prediction = _predict(plan, gathered, link_ms) if rank == 0 else None
+    # 4. the timed iterations, started together
     log.spans = []
     windows = []
     for _ in range(job.iterations):
@@ -164,8 +171,15 @@ def _run(rank: int, job: RankJob, plan: PlanJob) -> dict[str, Any]:
         schedule.step(*args, target=target)
         windows.append((start, time.perf_counter()))
     dist.barrier()
-    return {"rank": rank, "grads": grads, "loss": loss, "link_ms": link_ms, "calibration": calibration,
-            "gaps": gaps, "windows": windows, "spans": log.spans}
+    return {"rank": rank, "grads": grads, "loss": loss, "link_ms": link_ms, "prediction": prediction,
+            "windows": windows, "spans": log.spans}
+
+
+def _predict(plan: PlanJob, gathered: list[Any], link_ms: float) -> tuple[dict[str, float], float, float]:
+    from opplan.runtime.predict import predict_from_calibration
+    from opplan.schedule import Plan
+
+    return predict_from_calibration(Plan.from_dict(json.loads(plan.plan_json)), gathered, link_ms)
 
 
 def launch_ranks(job: RankJob) -> int:
