@@ -131,3 +131,11 @@ def test_every_exportable_baseline_runs_on_two_ranks_with_reference_gradients():
     assert [r.schedule for r in results] == names
     for result in results:
         assert result.max_grad_diff <= GRAD_TOLERANCE, result.schedule
+
+
+def test_without_torch_the_run_says_how_to_get_it(monkeypatch):
+    import opplan.runtime.launch as launch
+
+    monkeypatch.setattr(launch, "torch_available", lambda: False)
+    with pytest.raises(OpplanError, match=r"pip install 'opplan\[torch\]'"):
+        run_plans([baselines.run_on(Scenario(devices=2, microbatches=2), "1f1b")], TINY)
