@@ -211,13 +211,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan)
     text = plan_to_torch_csv(plan) if args.format == "torch-csv" else trace_json(plan_trace(plan))
     if args.out:
-        try:
-            Path(args.out).write_text(text, encoding="utf-8")
-        except OSError as error:
-            raise OpplanError(f"{args.out}: cannot write ({error.strerror})") from None
+        _write_text(args.out, text)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _write_text(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise OpplanError(f"{path}: cannot write ({error.strerror})") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -231,8 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.trace:
         from opplan.io.chrome_trace import run_trace, trace_json
 
-        Path(args.trace).write_text(trace_json(run_trace(result, [d.name for d in plan.problem.devices])),
-                                    encoding="utf-8")
+        _write_text(args.trace, trace_json(run_trace(result, [d.name for d in plan.problem.devices])))
     _emit(args, result.summary(), result.text())
     return 0 if result.gradients_match else EXIT_INVALID
 

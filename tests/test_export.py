@@ -156,6 +156,9 @@ def test_cli_export_errors_are_one_line(tmp_path):
     one_line_error(run("export", tmp_path / "missing.json", "--format", "torch-csv"), "no such file")
     bad = run("export", plan_file, "--format", "png")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    save_plan(baseline_plan("1f1b", 2, 2), plan_file)
+    one_line_error(run("export", plan_file, "--format", "chrome-trace", "--out", tmp_path / "no" / "t.json"),
+                   "cannot write")
 
 
 def test_cli_simulate_csv_errors_are_one_line(tmp_path):
