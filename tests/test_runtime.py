@@ -139,3 +139,18 @@ def test_without_torch_the_run_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(launch, "torch_available", lambda: False)
     with pytest.raises(OpplanError, match=r"pip install 'opplan\[torch\]'"):
         run_plans([baselines.run_on(Scenario(devices=2, microbatches=2), "1f1b")], TINY)
+
+
+@needs_torch
+def test_a_rank_that_fails_is_one_line_naming_it(tmp_path):
+    """A CSV PyTorch's own validator rejects (stage 1 never runs its backward), run as it stands."""
+    from opplan.runtime.jobs import PlanJob, RankJob
+    from opplan.runtime.launch import _free_port, _start
+
+    csv_file = tmp_path / "bad.csv"
+    csv_file.write_text("0F0,0B0\n1F0\n")
+    job = RankJob((PlanJob(str(csv_file), (0, 1), (1, 1), 1, "{}"),), str(tmp_path), _free_port(), 2, 8, 2, 0,
+                  "float64", 1, 1, 60.0)
+    with pytest.raises(OpplanError, match=r"^rank \d failed: AssertionError: Invalid backward") as error:
+        _start(job, 2)
+    assert "\n" not in str(error.value)

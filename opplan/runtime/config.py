@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from opplan.errors import OpplanError
+from opplan.problem import Problem
 
 GRAD_TOLERANCE = 1e-6     # max |gradient − reference| a run may show and still count as equal
 
@@ -49,6 +50,12 @@ class RunConfig:
             raise OpplanError(f"dtype must be float32 or float64, got {self.dtype!r}", field="dtype")
         if not self.timeout_s > 0:
             raise OpplanError(f"timeout_s must be positive, got {self.timeout_s!r}", field="timeout_s")
+
+
+def layers_per_stage(problem: Problem, layers_per_unit: float) -> list[int]:
+    """Linear layers of every stage of the synthetic model, proportional to the stage's forward
+    time (at least one each), so that stage costs follow the plan's."""
+    return [max(1, round(layers_per_unit * stage.forward)) for stage in problem.stages]
 
 
 @dataclass

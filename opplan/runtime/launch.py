@@ -17,7 +17,8 @@ from typing import Any
 
 from opplan.errors import OpplanError
 from opplan.io.torch_export import plan_to_torch_csv
-from opplan.runtime.config import RunConfig, RunResult, torch_available
+from opplan.runtime.config import RunConfig, RunResult, layers_per_stage, torch_available
+from opplan.runtime.jobs import PlanJob, RankJob
 from opplan.schedule import Plan
 
 _OUR_PASS = {"F": "F", "I": "B", "W": "W", "B": "BW"}     # PyTorch's action letter -> ours
@@ -86,9 +87,6 @@ def run_plans(plans: Sequence[Plan], config: RunConfig) -> list[RunResult]:
         if ranks != plan.problem.num_devices:
             raise OpplanError(f"ranks {ranks} differs from the plan's {plan.problem.num_devices} devices: a rank runs "
                               "one device's row of the schedule", field="ranks")
-    from opplan.runtime.model import layers_per_stage
-    from opplan.runtime.worker import PlanJob, RankJob
-
     layers = [layers_per_stage(plan.problem, config.layers_per_unit) for plan in plans]
     with tempfile.TemporaryDirectory(prefix="opplan-run-") as tmp:
         jobs = []
@@ -100,26 +98,16 @@ def run_plans(plans: Sequence[Plan], config: RunConfig) -> list[RunResult]:
         job = RankJob(tuple(jobs), tmp, _free_port(), ranks, config.hidden, config.rows, config.seed, config.dtype,
                       config.calibration_iterations, config.iterations, config.timeout_s)
         _start(job, ranks)
-        outs = [[pickle.loads((Path(tmp) / f"plan{i}-rank{r}.pkl").read_bytes()) for r in range(ranks)]
-                for i in range(len(plans))]
-    return [_result(plan, config, plan_layers, plan_outs) for plan, plan_layers, plan_outs in zip(plans, layers, outs)]
+        summaries = [pickle.loads((Path(tmp) / f"plan{i}.pkl").read_bytes()) for i in range(len(plans))]
+    return [_result(plan, config, plan_layers, summary) for plan, plan_layers, summary in zip(plans, layers, summaries)]
 
 
-def _result(plan: Plan, config: RunConfig, layers: list[int], outs: list[dict[str, Any]]) -> RunResult:
-    """One plan's measurements against the reference and the calibrated prediction."""
-    from opplan.runtime.model import dtype_of, reference_gradients
-
-    problem = plan.problem
-    ref_loss, ref_grads = reference_gradients(layers, config.hidden, problem.microbatches, config.rows, config.seed,
-                                              dtype_of(config.dtype))
-    got = {key: grad for out in outs for key, grad in out["grads"].items()}
-    if set(got) != set(ref_grads):
-        missing = sorted(set(ref_grads) ^ set(got))
-        raise OpplanError(f"the run's parameters differ from the reference's, e.g. {missing[0]}")
-    max_diff = max(float((got[k] - ref_grads[k]).abs().max()) for k in ref_grads)
-    losses = [out["loss"] for out in outs if out["loss"] is not None]
-    loss_diff = abs(losses[0] - ref_loss) if losses else float("nan")
-
+def _result(plan: Plan, config: RunConfig, layers: list[int], summary: dict[str, Any]) -> RunResult:
+    """One plan's measurements: gradients against the reference (compared by the launcher), the
+    prediction rank 0 made, and the timed iterations."""
+    if "error" in summary:
+        raise OpplanError(summary["error"])
+    problem, outs = plan.problem, summary["ranks"]
     # predicted by rank 0 after calibrating and before the timed iterations started
     times, overhead_ms, predicted_ms = outs[0]["prediction"]
     link_ms = outs[0]["link_ms"]
@@ -127,7 +115,7 @@ def _result(plan: Plan, config: RunConfig, layers: list[int], outs: list[dict[st
                      for k in range(config.iterations)]
     measured = statistics.median(per_iteration)
     return RunResult(plan.provenance.schedule or "plan", len(outs), problem.num_stages, problem.microbatches, layers,
-                     max_diff, loss_diff, predicted_ms, measured, per_iteration,
+                     summary["max_grad_diff"], summary["loss_diff"], predicted_ms, measured, per_iteration,
                      times, link_ms, overhead_ms, _median_iteration_spans(outs, per_iteration))
 
 

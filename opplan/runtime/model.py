@@ -7,13 +7,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from opplan.problem import Problem
-
-
-def layers_per_stage(problem: Problem, layers_per_unit: float) -> list[int]:
-    """Layers of every stage, proportional to its forward time (at least one each)."""
-    return [max(1, round(layers_per_unit * stage.forward)) for stage in problem.stages]
-
 
 def dtype_of(name: str) -> torch.dtype:
     return {"float32": torch.float32, "float64": torch.float64}[name]

@@ -16,7 +16,6 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,38 +25,10 @@ import torch.distributed as dist
 from torch.distributed.pipelining import PipelineStage
 from torch.distributed.pipelining.schedules import _PipelineScheduleRuntime
 
-from opplan.runtime.model import batch, build_stage, dtype_of, loss_fn
+from opplan.runtime.jobs import PlanJob, RankJob
+from opplan.runtime.model import batch, build_stage, dtype_of, loss_fn, reference_gradients
 
 LINK_ROUNDS = 20
-
-
-@dataclass(frozen=True)
-class PlanJob:
-    """One plan to run: its CSV, stage→rank map and the model's layers per stage."""
-
-    csv_path: str
-    placement: tuple[int, ...]
-    layers: tuple[int, ...]
-    microbatches: int
-    plan_json: str                    # the plan itself, for rank 0's prediction
-
-
-@dataclass(frozen=True)
-class RankJob:
-    """Everything a rank needs, picklable: the plans to run one after another in the same
-    processes (so torch is imported once), and the model's shape and the iteration counts."""
-
-    plans: tuple[PlanJob, ...]
-    result_dir: str
-    port: int
-    world: int
-    hidden: int
-    rows: int
-    seed: int
-    dtype: str
-    calibration_iterations: int
-    iterations: int
-    timeout_s: float
 
 
 class _SpanLog:
@@ -216,7 +187,30 @@ def launch_ranks(job: RankJob) -> int:
             (Path(job.result_dir) / "failed").write_text(str(rank))
             for other in children:
                 os.kill(other, signal.SIGTERM)
-    return 0 if failed is None else 1
+    if failed is not None:
+        return 1
+    for index, plan in enumerate(job.plans):
+        _check_against_reference(job, index, plan)
+    return 0
+
+
+def _check_against_reference(job: RankJob, index: int, plan: PlanJob) -> None:
+    """Compare plan ``index``'s gradients and loss with one single-process iteration, here in the
+    launcher (which has torch), and write ``plan{index}.pkl`` with plain numbers only, so that
+    the caller never needs to import torch."""
+    folder = Path(job.result_dir)
+    outs = [pickle.loads((folder / f"plan{index}-rank{r}.pkl").read_bytes()) for r in range(job.world)]
+    ref_loss, ref_grads = reference_gradients(list(plan.layers), job.hidden, plan.microbatches, job.rows, job.seed,
+                                              dtype_of(job.dtype))
+    got = {key: grad for out in outs for key, grad in out.pop("grads").items()}
+    summary: dict[str, Any] = {"ranks": outs}
+    if set(got) != set(ref_grads):
+        summary["error"] = f"the run's parameters differ from the reference's, e.g. {sorted(set(ref_grads) ^ set(got))[0]}"
+    else:
+        summary["max_grad_diff"] = max(float((got[k] - ref_grads[k]).abs().max()) for k in ref_grads)
+        losses = [out["loss"] for out in outs if out["loss"] is not None]
+        summary["loss_diff"] = abs(losses[0] - ref_loss) if losses else float("nan")
+    (folder / f"plan{index}.pkl").write_bytes(pickle.dumps(summary))
 
 
 if __name__ == "__main__":
