@@ -351,8 +351,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--ranks", type=int, help="CPU processes to start (default and only choice: the plan's devices)")
     p.add_argument("--hidden", type=int, default=64, help="width of the synthetic model's Linear layers (default 64)")
     p.add_argument("--rows", type=int, default=8, help="rows of one micro-batch (default 8)")
-    p.add_argument("--layers-per-unit", type=float, default=1.0,
-                   help="Linear layers per unit of a stage's forward time (default 1; at least one per stage)")
+    p.add_argument("--layers-per-unit", type=float, default=2.0,
+                   help="Linear layers per unit of a stage's forward time (default 2, so a V-shaped plan's half "
+                        "stages get one each; at least one per stage)")
     p.add_argument("--iterations", type=int, default=5, help="timed iterations; the median is reported (default 5)")
     p.add_argument("--trace", help="write the measured median iteration here as a Chrome trace")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")

@@ -28,7 +28,7 @@ class RunConfig:
     ranks: int | None = None         # None: the plan's number of devices
     hidden: int = 64
     rows: int = 8                    # rows of one micro-batch
-    layers_per_unit: float = 1.0
+    layers_per_unit: float = 2.0      # 2: a V or 2-chunk interleaved stage (half a device share) gets one layer
     calibration_iterations: int = 2
     iterations: int = 3
     seed: int = 0
