@@ -66,6 +66,8 @@ def wait_for_any(pages, text: str, seconds: float) -> bool:
 
 
 def one_f_one_b_iteration(page) -> float:
+    page.wait_for_function("[...document.querySelectorAll('[data-testid=stTable] thead th')]"
+                           ".some(th => th.innerText.trim().startsWith('iteration'))")
     table = page.locator("[data-testid=stTable] table")
     headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
     column = next((k for k, h in enumerate(headers) if h.startswith("iteration")), None)
