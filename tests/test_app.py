@@ -174,6 +174,42 @@ def test_cluster_page_caps_and_state_survive_page_switch():
     assert any("Over the memory cap" in w.value for w in at.warning), "1F1B needs 6 units, the cap is 3"
 
 
+def test_home_to_cluster_keeps_the_default_cluster():
+    """Issue 12.1: a new session that opens Cluster after Home still has 8 devices and 20 micro-batches."""
+    at = page("app.py").run()
+    at.switch_page("pages/2_Cluster.py").run()
+    no_exceptions(at)
+    assert at.number_input(key="w:devices").value == 8
+    assert at.number_input(key="w:microbatches").value == 20
+    assert not any("even number" in e.value for e in at.error)
+
+
+def test_cluster_devices_survive_a_visit_to_home():
+    """Issue 12.1: Cluster (set 4 devices) → Home → Cluster shows 4 devices on every page."""
+    at = page("pages/2_Cluster.py").run()
+    at.number_input(key="w:devices").set_value(4).run()
+    at.switch_page("app.py").run()
+    no_exceptions(at)
+    assert at.number_input(key="w:devices").value == 4
+    at.switch_page("pages/2_Cluster.py").run()
+    assert at.number_input(key="w:devices").value == 4 and store(at)["devices"] == 4
+
+
+def test_an_uploaded_model_survives_home_and_comes_back_on_model():
+    """Issue 12.2: Model → upload → Home plans the upload, and Model still shows it."""
+    at = page("pages/1_Model.py").run()
+    at.file_uploader(key="model_upload").set_value(("tiny.yaml", TINY_YAML, "application/x-yaml")).run()
+    at.run()
+    at.switch_page("app.py").run()
+    no_exceptions(at)
+    assert at.selectbox(key="w:model_label").value == "uploaded: tiny.yaml"
+    assert parse_model_text(store(at)["model_text"]).name == "tiny"
+    at.switch_page("pages/1_Model.py").run()
+    no_exceptions(at)
+    assert at.selectbox(key="w:model_label").value == "uploaded: tiny.yaml"
+    assert "tiny" in " ".join(m.value for m in at.markdown)
+
+
 # --- Plan ---------------------------------------------------------------------------------------
 def test_plan_page_runs_the_planner_and_reports_solver_status_and_gap():
     at = page("pages/3_Plan.py").run()
