@@ -43,6 +43,7 @@ config, notes = caps.resolve_config(values)
 job: jobs.Job | None = st.session_state.get(SLOT)
 if st.button("Plan", type="primary", disabled=job is not None and not job.done, key="home_plan"):
     st.session_state[SLOT] = jobs.start_solve(config, jobs.home_options(values))
+    st.session_state[f"{SLOT}:label"] = values.get("model_label")   # the summary names the model solved
     st.rerun()
 for note in notes:
     st.caption(note)
@@ -59,22 +60,23 @@ if job.error:
     st.stop()
 
 pl.remember_result(values, job)
-plans, skipped = pl.collect_plans(job.config, ("opplan", *results.HOME_SCHEDULES), job.result)
+plans, skipped = results.home_plans(job.config, job.result)
 for name, reason in skipped:
     st.info(f"{schedule_title(name)} is not shown: {reason}")
 if config_key(job.config) != config_key(config):
-    st.caption("Settings changed since this run; press **Plan** to update. Showing: " + ui.summary(job.config))
+    st.caption("Settings changed since this run; press **Plan** to update. Showing: "
+               + ui.summary(job.config, st.session_state.get(f"{SLOT}:label")))
 
 message = results.headline(plans, job.config)
 if message is not None:
-    (st.success if message[0] == "success" else st.warning)(message[1])
+    {"success": st.success, "warning": st.warning}.get(message[0], st.info)(message[1])
 ui.metric_cards(results.home_cards(plans, job.config))
 st.table(tables.home_table(plans, job.config))
 st.caption(results.provenance_line(job.result, job.elapsed))
 
 units = units_for(job.config)
-fig = gantt_figure(list(plans.values()), titles=results.gantt_titles(plans, units), time_label=units.time_label,
-                   show_links=False)
+fig = gantt_figure(list(plans.values()), titles=results.gantt_titles(plans, units, mark_invalid=True),
+                   time_label=units.time_label, show_links=False)
 st.plotly_chart(fig, key="home_gantt")
 if results.has_links([job.result]):
     st.caption("Device rows only; the Compare page also draws the transfers on each link.")

@@ -113,6 +113,24 @@ def test_home_demo_plans_and_compares_with_1f1b_and_dualpipe():
     assert spec["layout"]["xaxis"].get("matches") or spec["layout"]["xaxis2"].get("matches") == "x3"
 
 
+def test_home_without_a_cap_plans_and_names_the_model_it_solved():
+    """Issue 12.3 (no cap → no traceback; table and Gantt drawn) and 12.5 (the "settings changed"
+    caption names the model on screen, not the one just selected)."""
+    at = page("app.py").run()
+    at.selectbox(key="w:cap_mode").select("no cap").run()
+    at.number_input(key="w:time_limit").set_value(3.0).run()
+    at.button(key="home_plan").click().run()
+    wait_for_job(at, "home_job")
+    no_exceptions(at)
+    table = at.table[0].value
+    assert {"opplan", "1F1B", "DualPipe"} <= set(table.index)
+    assert len(gantt_bars(chart_specs(at)[0])) > 0
+    at.selectbox(key="w:model_label").select("llama2_7b").run()
+    no_exceptions(at)
+    caption = next(c.value for c in at.caption if c.value.startswith("Settings changed"))
+    assert "Showing: uniform pipeline" in caption and "llama" not in caption
+
+
 # --- Model --------------------------------------------------------------------------------------
 def test_model_page_sample_upload_and_bad_upload_keeps_previous_model():
     at = page("pages/1_Model.py").run()

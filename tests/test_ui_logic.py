@@ -121,6 +121,51 @@ def test_headline_compares_with_dualpipe_at_the_same_memory():
     assert kind == "warning" and "more idle time than DualPipe" in text
 
 
+def test_headline_says_dualpipe_does_not_fit_and_compares_with_what_fits():
+    """Issue 12.5: cap 8.5 units — DualPipe (peak 9) does not fit, 1F1B (peak 8) does."""
+    config, _ = caps.resolve_config(store(cap_mode=caps.ONE_VALUE, cap_value=8.5))
+    opplan = pl.baseline_plan(config, "zb-h1")[0]
+    plans, _ = results.home_plans(config, opplan)
+    assert results.reference_name(plans) == "1f1b"
+    kind, text = results.headline(plans, config)
+    assert kind == "success"
+    assert text.startswith("DualPipe does not fit this cap of 8.5 activation units per device (peak DualPipe 9")
+    assert "of 1F1B's idle time at the same memory" in text and "DualPipe's idle" not in text
+    cards = results.home_cards(plans, config)
+    assert cards[3].label == "Speed-up over DualPipe" and cards[3].delta == "over the cap"
+
+
+def test_headline_below_every_baseline_says_none_fits_or_names_the_best_that_fits():
+    """Issue 12.5: a cap below every baseline's peak (all need ≥ 8 units here) never claims a comparison
+    with a schedule that does not fit."""
+    config, _ = caps.resolve_config(store(cap_mode=caps.ONE_VALUE, cap_value=7.5))
+    plans, _ = results.home_plans(config, pl.baseline_plan(config, "1f1b")[0])
+    assert results.reference_name(plans) is None and results.best_fitting_baseline(config) is None
+    kind, text = results.headline(plans, config)
+    assert kind == "info" and text.startswith("1F1B and DualPipe do not fit this cap of 7.5 activation units")
+    assert "No expert schedule fits this cap" in text
+    titles = results.gantt_titles(plans, units_for(config), mark_invalid=True)
+    assert [("over the cap" in t) for t in titles] == [True, True, True]
+
+    # cap 8: 1F1B, ZB-H1 and ZB-V fit; with only DualPipe beside opplan, the best that fits joins
+    config, _ = caps.resolve_config(store(cap_mode=caps.ONE_VALUE, cap_value=8.0))
+    best, best_plan = results.best_fitting_baseline(config)
+    assert best_plan.valid and best in ("zb-h1", "zb-v")
+    plans = {"opplan": best_plan, "dualpipe": pl.baseline_plan(config, "dualpipe")[0], best: best_plan}
+    kind, text = results.headline(plans, config)
+    assert kind == "success" and text.startswith("DualPipe does not fit")
+    assert f"**opplan removes 0% of {results.schedule_title(best)}'s idle time, the best expert schedule that fits," \
+        in text
+
+
+def test_home_table_shows_no_cap_as_a_dash():
+    """Issue 12.3: with no cap the cap column is empty; the formatter must not fail on it."""
+    config, _ = caps.resolve_config(store(cap_mode=caps.NO_CAP))
+    plans, _ = pl.collect_plans(config, ["1f1b", "dualpipe"])
+    html = tables.home_table(plans, config).to_html()
+    assert "–" in html and "cap (activation units)" in html
+
+
 def test_home_cards_iteration_bubble_speedups_peak():
     plans, config = home_plans("dualpipe")
     cards = results.home_cards(plans, config)

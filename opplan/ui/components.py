@@ -20,9 +20,9 @@ from opplan.ui.tables import figure_html, figure_png, metrics_csv, plan_json
 FIX_HINT = " — fix it on the Model or Cluster page."
 
 
-def summary(config: dict[str, Any]) -> str:
-    """The one-line scenario summary, naming the current model."""
-    return scenario_summary(config, store().get("model_label", models.UNIFORM))
+def summary(config: dict[str, Any], label: str | None = None) -> str:
+    """The one-line scenario summary, naming ``label`` (by default the current model)."""
+    return scenario_summary(config, label or store().get("model_label", models.UNIFORM))
 
 
 def model_select(factory: Callable[..., Any], label: str, help: str) -> str:

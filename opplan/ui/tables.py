@@ -43,8 +43,14 @@ def metrics_table(plans: dict[str, Plan], config: dict[str, Any], titled: bool =
 def home_table(plans: dict[str, Plan], config: dict[str, Any]) -> Styler:
     """Home's comparison table: by schedule title, no lower bound, numbers to 4 digits (large ones grouped)."""
     table = metrics_table(plans, config, titled=True).set_index("schedule").drop(columns=["lower bound"])
-    return table.style.format(lambda x: f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}",
-                              subset=[c for c in table.columns if c != "valid"])
+    return table.style.format(_number, subset=[c for c in table.columns if c != "valid"])
+
+
+def _number(x: Any) -> str:
+    """A table number to 4 digits (large ones grouped); a missing one (no cap) as a dash."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}"
 
 
 def fit_table(config: dict[str, Any]) -> Styler:
