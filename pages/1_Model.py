@@ -45,7 +45,7 @@ if model is None:
     chain = uniform_chain(int(values["devices"]), values["f"], values["b"], values["w"])
     st.plotly_chart(dag_figure(chain), key="model_dag")
     if st.button("Edit as a model graph", help="Copies this chain into editable operator and edge tables."):
-        models.adopt_model(values, chain)
+        models.adopt_model(values, models.uniform_as_model(values))
         st.rerun()
     st.stop()
 
@@ -67,18 +67,19 @@ st.caption("Costs per micro-batch: `time` in ms, `flops` for compute, `bytes` fo
            "Add rows at the bottom of a table; select rows and press Delete to remove them. "
            "Apply checks the whole model and names the first problem it finds.")
 version = models.model_version(values)  # a new model starts fresh editors; the same model keeps its edits
-compact = {c: st.column_config.NumberColumn(c, format="compact")
+# "%.4g", not "compact": compact writes 1e9 as "1B", which reads as one byte
+number_format = {c: st.column_config.NumberColumn(c, format="%.4g")
            for c in ("forward", "input_grad", "weight_grad", "activation_bytes", "param_bytes")}
 ops_edit = st.data_editor(
     ops_df, key=f"ops:{version}", num_rows="dynamic", width="stretch", height=min(420, 38 + 35 * len(ops_df)),
     column_config={
         "kind": st.column_config.SelectboxColumn("kind", options=["compute", "communication"], required=True),
         "cost unit": st.column_config.SelectboxColumn("cost unit", options=["time", "flops", "bytes"], required=True),
-        **compact,
+        **number_format,
     })
 edges_edit = st.data_editor(edges_df, key=f"edges:{version}", num_rows="dynamic", width="stretch",
                             height=min(320, 38 + 35 * max(1, len(edges_df))),
-                            column_config={"bytes": st.column_config.NumberColumn("bytes", format="compact")})
+                            column_config={"bytes": st.column_config.NumberColumn("bytes", format="%.4g")})
 a, b = st.columns([1, 4])
 if a.button("Apply edits", type="primary"):
     try:

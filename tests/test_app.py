@@ -172,6 +172,23 @@ def test_model_tables_round_trip_and_name_the_problem():
         model_from_tables(model, ops, edges)
 
 
+def test_edit_as_a_model_graph_keeps_one_activation_unit_meaningful():
+    """Issue 12.6: one activation unit becomes 1 GB (not 1 byte), the caps carry over, and the
+    editor writes bytes as plain numbers (compact format showed 1e9 as "1B")."""
+    at = page("pages/1_Model.py").run()
+    at.button[0].click().run()     # "Edit as a model graph"
+    no_exceptions(at)
+    model = parse_model_text(store(at)["model_text"])
+    assert store(at)["model_label"] == "edited: uniform-8"
+    assert {op.activation_bytes for op in model.operators} == {1e9}
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["activation_bytes"]["type_config"]["format"] == "%.4g"
+    at.switch_page("app.py").run()
+    no_exceptions(at)
+    caption = " ".join(c.value for c in at.caption)
+    assert "Memory cap: DualPipe's peak, 9.00 GB per device." in caption, caption
+
+
 # --- Cluster ------------------------------------------------------------------------------------
 def test_cluster_page_caps_and_state_survive_page_switch():
     at = page("pages/2_Cluster.py").run()

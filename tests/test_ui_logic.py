@@ -57,7 +57,7 @@ def test_one_value_and_per_device_caps_are_in_units_or_gb():
 
 
 def test_device_table_pads_and_saves_speeds_and_caps():
-    values = store(devices=3, cap_value=5.0, speeds=[2.0], caps_per_device=[4.0])
+    values = store(devices=3, cap_value=5.0, speeds=[2.0], caps_per_device=[4.0], cap_mode=caps.PER_DEVICE)
     table = caps.device_table(values, 3)
     assert list(table[caps.SPEED]) == [2.0, 1.0, 1.0]
     assert list(table["memory cap (activation units)"]) == [4.0, 5.0, 5.0]
@@ -65,6 +65,35 @@ def test_device_table_pads_and_saves_speeds_and_caps():
     table.loc[2, caps.SPEED] = 0.5
     caps.save_device_table(values, table)
     assert values["speeds"] == [2.0, 1.0, 0.5] and values["caps_per_device"] == [4.0, 5.0, 5.0]
+
+
+def test_device_table_shows_the_cap_in_force_outside_the_per_device_mode():
+    """Issue 12.6: the Cluster table showed 80 GB per device while DualPipe's peak (the active cap) applied."""
+    values = model_store(devices=4)
+    config, _ = caps.resolve_config(values)
+    table = caps.device_table(values, 4, config["caps"])
+    assert list(table["memory cap (GB)"]) == [c / 1e9 for c in config["caps"]] and config["caps"][0] < 80e9
+    table.loc[0, "memory cap (GB)"] = 1.0
+    caps.save_device_table(values, table)
+    assert values["caps_per_device_gb"] is None, "caps shown (not edited) outside the per-device mode are not stored"
+    no_cap = store(cap_mode=caps.NO_CAP)
+    assert caps.device_table(no_cap, 2, None)["memory cap (activation units)"].isna().all()
+
+
+def test_metrics_csv_names_its_memory_unit_and_html_export_is_offline():
+    """Issue 12.6: activation units never land in *_bytes columns; 12.11: plotly.js is embedded."""
+    config, _ = caps.resolve_config(store(cap_mode=caps.NO_CAP))
+    plans, _ = pl.collect_plans(config, ["1f1b"])
+    header = tables.metrics_csv(plans, config).splitlines()[0].split(",")
+    assert "peak_memory_units" in header and not any(h.endswith("_bytes") for h in header)
+    assert tables.metrics_csv(plans, config).splitlines()[1].split(",")[header.index("memory_cap_units")] == ""
+    values = model_store(devices=2)
+    config, _ = caps.resolve_config(values)
+    header = tables.metrics_csv(pl.collect_plans(config, ["1f1b"])[0], config).splitlines()[0]
+    assert "peak_memory_bytes" in header and "units" not in header
+    from opplan.viz import gantt_figure
+    html = tables.figure_html(gantt_figure(list(plans.values())))
+    assert "<script src=\"https://cdn.plot.ly" not in html and len(html) > 1_000_000, "plotly.js is inline"
 
 
 def test_base_config_drops_speeds_that_change_nothing():

@@ -6,13 +6,14 @@ import hashlib
 import json
 import math
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from opplan.errors import OpplanError
-from opplan.graph import ModelGraph, parse_model_text
+from opplan.graph import ModelGraph, parse_model_text, uniform_chain
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_models"
 UNIFORM = "uniform pipeline"
@@ -113,6 +114,21 @@ def adopt_model(values: dict[str, Any], model: ModelGraph) -> None:
     """Make an edited copy current, named "edited: ..." (once, however often it is edited)."""
     name = values.get("model_label", model.name)
     set_model(values, json.dumps(model.to_dict()), name if name.startswith(EDITED) else f"{EDITED}{model.name}")
+
+
+UNIT_AS_BYTES = 1e9   # one activation unit of the uniform pipeline, once it is an editable model
+
+
+def uniform_as_model(values: dict[str, Any]) -> ModelGraph:
+    """The uniform pipeline as an editable model graph ("Edit as a model graph"). A model's memory
+    is in bytes, so one activation unit becomes 1 GB (one byte would make caps read 1e-08 GB);
+    the caps entered in units carry over as the same number of GB."""
+    chain = uniform_chain(int(values["devices"]), float(values["f"]), float(values["b"]), float(values["w"]),
+                          activation_bytes=UNIT_AS_BYTES)
+    values["cap_value_gb"] = float(values["cap_value"]) * UNIT_AS_BYTES / 1e9
+    if values.get("caps_per_device"):
+        values["caps_per_device_gb"] = [float(c) * UNIT_AS_BYTES / 1e9 for c in values["caps_per_device"]]
+    return replace(chain, description=chain.description + "; one activation unit = 1 GB, times in ms")
 
 
 def model_summary(model: ModelGraph) -> str:

@@ -79,16 +79,21 @@ def accelerator_table() -> pd.DataFrame:
 
 
 def metrics_csv(plans: dict[str, Plan], config: dict[str, Any]) -> str:
-    """Per schedule and device: bubble, busy time, peak memory — the raw numbers, for spreadsheets."""
+    """Per schedule and device: bubble, busy time, peak memory — the raw numbers, for spreadsheets.
+    Memory columns say their unit: ``*_bytes`` for a model, ``*_units`` (activation units) for the
+    uniform pipeline; a device without a cap has an empty cap cell."""
+    suffix = "units" if config["model"] is None else "bytes"
     rows = []
     for name, plan in plans.items():
         m = plan.metrics
         for d, dev in enumerate(plan.problem.devices):
+            cap = m.memory_cap_bytes[d]
             rows.append({"schedule": name, "device": dev.name, "makespan": m.makespan,
                          "bubble_ratio": m.bubble_ratio, "busy": m.busy[d], "bubble": m.bubble[d],
-                         "peak_activation_bytes": m.peak_activation_bytes[d],
-                         "param_bytes": m.param_bytes[d], "peak_memory_bytes": m.peak_memory_bytes[d],
-                         "memory_cap_bytes": m.memory_cap_bytes[d], "valid": plan.valid})
+                         f"peak_activation_{suffix}": m.peak_activation_bytes[d],
+                         f"param_{suffix}": m.param_bytes[d], f"peak_memory_{suffix}": m.peak_memory_bytes[d],
+                         f"memory_cap_{suffix}": cap if cap is not None and math.isfinite(cap) else None,
+                         "valid": plan.valid})
     buffer = io.StringIO()
     pd.DataFrame(rows).to_csv(buffer, index=False)
     return buffer.getvalue()
@@ -104,4 +109,5 @@ def figure_png(fig: Any, width: int = 1400) -> bytes:
 
 
 def figure_html(fig: Any) -> str:
-    return fig.to_html(include_plotlyjs="cdn", full_html=True)
+    """A self-contained page: plotly.js is embedded (about 4.6 MB), so the file opens offline."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)
