@@ -131,6 +131,17 @@ def test_home_without_a_cap_plans_and_names_the_model_it_solved():
     assert "Showing: uniform pipeline" in caption and "llama" not in caption
 
 
+def test_picking_a_sample_on_home_applies_its_scenario():
+    """Issue 12.8: Inception suggests 2 devices and 8 micro-batches on Ascend 910B; the widgets follow."""
+    at = page("app.py").run()
+    at.selectbox(key="w:model_label").select("inception_dag").run()
+    no_exceptions(at)
+    assert at.number_input(key="w:devices").value == 2 and at.number_input(key="w:microbatches").value == 8
+    assert any("inception_dag suggests 2 devices" in c.value for c in at.caption)
+    at.switch_page("pages/2_Cluster.py").run()
+    assert at.number_input(key="w:devices").value == 2
+
+
 # --- Model --------------------------------------------------------------------------------------
 def test_model_page_sample_upload_and_bad_upload_keeps_previous_model():
     at = page("pages/1_Model.py").run()

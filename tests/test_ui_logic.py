@@ -267,6 +267,32 @@ def test_choose_model_loads_samples_and_the_uniform_pipeline():
     assert models.HIDDEN_SAMPLE not in models.model_choices(values)
 
 
+@pytest.mark.parametrize("sample", [s for s in models.sample_models() if s != models.HIDDEN_SAMPLE])
+def test_every_sample_applies_its_suggested_scenario(sample):
+    """Issue 12.8: each sample states devices, micro-batches (and accelerator); picking it sets them."""
+    suggested = json.loads(models.sample_models()[sample].read_text())["scenario"]
+    values = store(devices=7, microbatches=3)
+    models.choose_model(values, sample)
+    assert (values["devices"], values["microbatches"]) == (suggested["devices"], suggested["microbatches"])
+    model = models.current_model(values)
+    if "accelerator" in suggested:
+        assert values["accelerator"] in ("model default", suggested["accelerator"])
+        assert suggested["accelerator"] == model.accelerator or values["accelerator"] == suggested["accelerator"]
+    assert values["_scenario_note"].startswith(f"{sample} suggests {suggested['devices']} devices")
+    config, _ = caps.resolve_config(values)
+    plan, reason = pl.baseline_plan(config, "1f1b")
+    assert plan is not None and plan.metrics.bubble_ratio < 0.5, (sample, reason)
+    models.choose_model(values, models.UNIFORM)
+    assert (values["devices"], values["microbatches"]) == (8, 20)
+
+
+def test_suggested_scenario_drops_malformed_entries():
+    text = json.dumps({"scenario": {"devices": 0, "microbatches": 4, "accelerator": "TPU"}})
+    assert models.suggested_scenario(text) == {"microbatches": 4}
+    assert models.suggested_scenario("scenario: {devices: 2}") == {"devices": 2}
+    assert models.suggested_scenario("{not json") == {}
+
+
 def test_scenario_summary_names_model_and_cap():
     config, _ = caps.resolve_config(store())
     assert scenario_summary(config, "ignored") == ("uniform pipeline · 8 devices · 20 micro-batches · "

@@ -34,6 +34,8 @@ def model_select(factory: Callable[..., Any], label: str, help: str) -> str:
         models.choose_model(values, choice)
     except OpplanError as error:
         st.error(str(error))
+    if values.get("_scenario_note"):
+        st.caption(values["_scenario_note"])
     return choice
 
 

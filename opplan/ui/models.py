@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from opplan.cluster import ACCELERATORS
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph, parse_model_text, uniform_chain
 
@@ -61,16 +62,63 @@ def set_model(values: dict[str, Any], text: str | None, label: str) -> None:
         values["accelerator"] = "model default" if model.accelerator else values.get("accelerator", "model default")
 
 
+def suggested_scenario(text: str) -> dict[str, Any]:
+    """A model file's optional ``scenario`` (devices, micro-batches, accelerator), keeping only
+    well-formed entries: it is a suggestion, so a bad one is dropped rather than refused."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return {}
+    scenario = data.get("scenario") if isinstance(data, dict) else None
+    if not isinstance(scenario, dict):
+        return {}
+    good: dict[str, Any] = {}
+    for key in ("devices", "microbatches"):
+        value = scenario.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            good[key] = value
+    if scenario.get("accelerator") in ACCELERATORS:
+        good["accelerator"] = scenario["accelerator"]
+    return good
+
+
+def apply_scenario(values: dict[str, Any], scenario: dict[str, Any], label: str, model: ModelGraph | None) -> None:
+    """Put a model's suggested scenario into the store and leave a note saying so."""
+    if not scenario:
+        values["_scenario_note"] = None
+        return
+    for key in ("devices", "microbatches"):
+        if key in scenario:
+            values[key] = scenario[key]
+    accelerator = scenario.get("accelerator")
+    if accelerator is not None:
+        values["accelerator"] = "model default" if model is not None and accelerator == model.accelerator \
+            else accelerator
+    parts = [f"{scenario[k]} {k.replace('microbatches', 'micro-batches')}" for k in ("devices", "microbatches")
+             if k in scenario] + ([accelerator] if accelerator else [])
+    values["_scenario_note"] = f"{label} suggests {', '.join(parts)} (set when it was picked)."
+
+
 def select_model(values: dict[str, Any], label: str) -> None:
-    """Load a sample model (or the uniform pipeline) by its display name."""
+    """Load a sample model (or the uniform pipeline) by its display name, with the scenario the
+    sample suggests (devices, micro-batches, accelerator)."""
+    samples = sample_models()
     if label == UNIFORM:
         set_model(values, None, UNIFORM)
+        apply_scenario(values, suggested_scenario(samples[HIDDEN_SAMPLE].read_text(encoding="utf-8"))
+                       if HIDDEN_SAMPLE in samples else {}, UNIFORM, None)
         return
-    samples = sample_models()
     if label not in samples:
         return  # a custom model already current: nothing to load
-    model = load_model_text(samples[label].read_text(encoding="utf-8"), samples[label].name)
+    text = samples[label].read_text(encoding="utf-8")
+    model = load_model_text(text, samples[label].name)
     set_model(values, json.dumps(model.to_dict()), label)
+    apply_scenario(values, suggested_scenario(text), label, model)
 
 
 def choose_model(values: dict[str, Any], label: str) -> None:
@@ -98,8 +146,10 @@ def upload_model(values: dict[str, Any], name: str, file_id: str, data: bytes) -
     values["_upload_id"] = file_id
     values["_upload_error"] = None
     try:
-        model = load_model_text(data.decode("utf-8"), name)
+        text = data.decode("utf-8")
+        model = load_model_text(text, name)
         set_model(values, json.dumps(model.to_dict()), f"uploaded: {name}")
+        apply_scenario(values, suggested_scenario(text), name, model)
     except UnicodeDecodeError:
         values["_upload_error"] = f"{name}: not a text file (not UTF-8)"
         return False
