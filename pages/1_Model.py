@@ -13,7 +13,6 @@ from opplan.ui import models
 from opplan.ui.state import store, widget
 from opplan.viz import dag_figure
 
-st.set_page_config(page_title="opplan · model", page_icon="🧩", layout="wide")
 GRANULARITY_LABELS = {"stage": "stage", "layer": "layer", "operator": "operator (comm on its own stream)"}
 st.title("Model")
 values = store()

@@ -8,7 +8,6 @@ from opplan.ui import caps, tables
 from opplan.ui import components as ui
 from opplan.ui.state import store, widget
 
-st.set_page_config(page_title="opplan · cluster", page_icon="🧩", layout="wide")
 st.title("Cluster")
 values = store()
 uniform = values.get("model_text") is None

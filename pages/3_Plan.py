@@ -11,7 +11,6 @@ from opplan.ui.display import units_for
 from opplan.ui.state import store, widget
 from opplan.viz import gantt_figure, memory_figure, progress_figure
 
-st.set_page_config(page_title="opplan · plan", page_icon="🧩", layout="wide")
 SLOT = "plan_job"
 st.title("Plan")
 values = store()

@@ -12,7 +12,6 @@ from opplan.ui.display import schedule_title, units_for
 from opplan.ui.state import store, widget
 from opplan.viz import bubble_figure, gantt_figure, memory_figure, pareto_figure
 
-st.set_page_config(page_title="opplan · compare", page_icon="🧩", layout="wide")
 SWEEP = "sweep_job"
 st.title("Compare schedules")
 values = store()

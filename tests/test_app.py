@@ -26,6 +26,7 @@ from opplan.ui.tables import figure_png
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 90
+HOME = "pages/0_Home.py"   # app.py is the navigation; Home is its default page
 TINY_YAML = b"""
 format: opplan-model/1
 name: tiny
@@ -46,7 +47,7 @@ def page(name: str) -> AppTest:
     """An app session that opens on page ``name`` (pages are reached from the main script, so
     ``switch_page`` works as in the browser)."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    return at if name == "app.py" else at.switch_page(name)
+    return at if name == HOME else at.switch_page(name)
 
 
 def no_exceptions(at: AppTest) -> None:
@@ -88,7 +89,7 @@ def gantt_bars(spec: dict) -> list[dict]:
 
 # --- Home ---------------------------------------------------------------------------------------
 def test_home_demo_plans_and_compares_with_1f1b_and_dualpipe():
-    at = page("app.py").run()
+    at = page(HOME).run()
     no_exceptions(at)
     assert at.info, "the page invites the user to press Plan"
     at.number_input(key="w:time_limit").set_value(5.0)
@@ -98,7 +99,7 @@ def test_home_demo_plans_and_compares_with_1f1b_and_dualpipe():
     assert job.error is None, job.crash or job.error
     assert any("idle time" in s.value for s in at.success), [s.value for s in at.success]
     labels = [m.label for m in at.metric]
-    for needle in ("Iteration time", "Bubble ratio", "Speed-up over 1F1B", "Speed-up over DualPipe", "Peak memory"):
+    for needle in ("Iteration time", "Bubble ratio", "vs 1F1B", "vs DualPipe", "Peak (act. units)"):
         assert any(needle in label for label in labels), labels
     assert all(any(ch.isdigit() for ch in m.value) for m in at.metric)
     table = at.table[0].value
@@ -111,12 +112,14 @@ def test_home_demo_plans_and_compares_with_1f1b_and_dualpipe():
     assert len(axes) == 3, "one Gantt panel per schedule"
     assert spec["layout"]["xaxis3"]["title"]["text"] == "time (F = 1)"
     assert spec["layout"]["xaxis"].get("matches") or spec["layout"]["xaxis2"].get("matches") == "x3"
+    downloads = [d.proto.label for d in at.get("download_button")]
+    assert "Gantt chart (HTML)" in downloads and "Metrics (CSV)" in downloads, "exports on Home too (12.11)"
 
 
 def test_home_without_a_cap_plans_and_names_the_model_it_solved():
     """Issue 12.3 (no cap → no traceback; table and Gantt drawn) and 12.5 (the "settings changed"
     caption names the model on screen, not the one just selected)."""
-    at = page("app.py").run()
+    at = page(HOME).run()
     at.selectbox(key="w:cap_mode").select("no cap").run()
     at.number_input(key="w:time_limit").set_value(3.0).run()
     at.button(key="home_plan").click().run()
@@ -133,7 +136,7 @@ def test_home_without_a_cap_plans_and_names_the_model_it_solved():
 
 def test_picking_a_sample_on_home_applies_its_scenario():
     """Issue 12.8: Inception suggests 2 devices and 8 micro-batches on Ascend 910B; the widgets follow."""
-    at = page("app.py").run()
+    at = page(HOME).run()
     at.selectbox(key="w:model_label").select("inception_dag").run()
     no_exceptions(at)
     assert at.number_input(key="w:devices").value == 2 and at.number_input(key="w:microbatches").value == 8
@@ -194,7 +197,7 @@ def test_edit_as_a_model_graph_keeps_one_activation_unit_meaningful():
     assert {op.activation_bytes for op in model.operators} == {1e9}
     columns = json.loads(at.dataframe[0].proto.columns)
     assert columns["activation_bytes"]["type_config"]["format"] == "%.4g"
-    at.switch_page("app.py").run()
+    at.switch_page(HOME).run()
     no_exceptions(at)
     caption = " ".join(c.value for c in at.caption)
     assert "Memory cap: DualPipe's peak, 9.00 GB per device." in caption, caption
@@ -222,7 +225,7 @@ def test_cluster_page_caps_and_state_survive_page_switch():
 
 def test_home_to_cluster_keeps_the_default_cluster():
     """Issue 12.1: a new session that opens Cluster after Home still has 8 devices and 20 micro-batches."""
-    at = page("app.py").run()
+    at = page(HOME).run()
     at.switch_page("pages/2_Cluster.py").run()
     no_exceptions(at)
     assert at.number_input(key="w:devices").value == 8
@@ -234,7 +237,7 @@ def test_cluster_devices_survive_a_visit_to_home():
     """Issue 12.1: Cluster (set 4 devices) → Home → Cluster shows 4 devices on every page."""
     at = page("pages/2_Cluster.py").run()
     at.number_input(key="w:devices").set_value(4).run()
-    at.switch_page("app.py").run()
+    at.switch_page(HOME).run()
     no_exceptions(at)
     assert at.number_input(key="w:devices").value == 4
     at.switch_page("pages/2_Cluster.py").run()
@@ -246,7 +249,7 @@ def test_an_uploaded_model_survives_home_and_comes_back_on_model():
     at = page("pages/1_Model.py").run()
     at.file_uploader(key="model_upload").set_value(("tiny.yaml", TINY_YAML, "application/x-yaml")).run()
     at.run()
-    at.switch_page("app.py").run()
+    at.switch_page(HOME).run()
     no_exceptions(at)
     assert at.selectbox(key="w:model_label").value == "uploaded: tiny.yaml"
     assert parse_model_text(store(at)["model_text"]).name == "tiny"

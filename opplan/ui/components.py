@@ -91,7 +91,7 @@ def metric_cards(cards: Sequence[Card | None]) -> None:
     for column, card in zip(st.columns(len(cards)), cards, strict=False):
         if card is not None:
             column.metric(card.label, card.value, delta=card.delta, delta_color=card.delta_color,
-                          delta_arrow=card.delta_arrow, border=True)
+                          delta_arrow=card.delta_arrow, border=True, help=card.help)
 
 
 def export_buttons(fig: Any, plans: dict[str, Plan], config: dict[str, Any], key: str) -> None:

@@ -23,6 +23,7 @@ class Card:
     delta: str | None = None
     delta_color: str = "normal"
     delta_arrow: str = "auto"
+    help: str | None = None
 
 
 def idle_removed(opplan: Plan, other: Plan) -> float | None:
@@ -100,25 +101,35 @@ def headline(plans: dict[str, Plan], config: dict[str, Any]) -> tuple[str, str] 
 def peak_card(plan: Plan, config: dict[str, Any]) -> Card:
     """Peak memory per device against the cap."""
     units, cap = units_for(config), first_cap(config)
-    return Card(f"Peak memory ({units.mem_short})", f"{peak_of(plan, config) / units.mem_unit_bytes:.4g}",
-                f"cap {cap / units.mem_unit_bytes:.4g}" if cap else "no cap", "off", "off")
+    label = "Peak memory (GB)" if units.mem_short == "GB" else f"Peak ({units.mem_short})"
+    return Card(label, f"{peak_of(plan, config) / units.mem_unit_bytes:.4g}",
+                f"cap {cap / units.mem_unit_bytes:.4g}" if cap else "no cap", "off", "off",
+                help=f"The most memory any device holds at once (parameters and live activations), in "
+                     f"{units.mem_label}, against the cap every schedule is measured at.")
 
 
 def home_cards(plans: dict[str, Plan], config: dict[str, Any]) -> list[Card | None]:
     """Five cards: opplan's iteration time and bubble ratio (against the reference), its speed-up
-    over each Home schedule (None where that schedule does not apply), its peak memory."""
+    over each Home schedule (None where that schedule does not apply), its peak memory.
+
+    Labels and deltas stay short (at most about 18 characters) so a 1280-pixel window shows them
+    whole; the help text says the rest."""
     units, m = units_for(config), plans["opplan"].metrics
     reference = reference_name(plans)
     ref_m = plans[reference].metrics if reference is not None else None
-    versus = f" vs {schedule_title(reference)}" if reference is not None else ""
+    ref_title = schedule_title(reference) if reference is not None else ""
     cards: list[Card | None] = [
-        Card(f"Iteration time (opplan{', ' + units.time_unit if units.time_unit else ''})", f"{m.makespan:.4g}",
-             f"{m.makespan - ref_m.makespan:+.4g}{versus}" if ref_m else None, "inverse"),
-        Card("Bubble ratio (opplan)", f"{m.bubble_ratio:.1%}",
-             f"{100 * (m.bubble_ratio - ref_m.bubble_ratio):+.1f} pp{versus}" if ref_m else None, "inverse"),
+        Card(f"Iteration time{units.time_suffix}", f"{m.makespan:.4g}",
+             f"{m.makespan - ref_m.makespan:+.4g} vs {ref_title}" if ref_m else None, "inverse",
+             help=f"opplan's time for one training iteration (makespan){', against ' + ref_title if ref_m else ''}."),
+        Card("Bubble ratio", f"{m.bubble_ratio:.1%}",
+             f"{100 * (m.bubble_ratio - ref_m.bubble_ratio):+.1f} pp" if ref_m else None, "inverse",
+             help="opplan's share of device time left idle"
+                  + (f"; the change is in percentage points against {ref_title}." if ref_m else ".")),
     ]
-    cards += [Card(f"Speed-up over {schedule_title(name)}", f"{plans[name].makespan / m.makespan:.2f}×",
-                   "over the cap" if plans[name].over_cap else None, "off", "off")
+    cards += [Card(f"vs {schedule_title(name)}", f"{plans[name].makespan / m.makespan:.2f}×",
+                   "over the cap" if plans[name].over_cap else None, "off", "off",
+                   help=f"opplan's speed-up: {schedule_title(name)}'s iteration time ÷ opplan's.")
               if name in plans else None for name in HOME_SCHEDULES]
     return [*cards, peak_card(plans["opplan"], config)]
 
