@@ -9,11 +9,11 @@ from __future__ import annotations
 import streamlit as st
 
 PAGES = [
-    st.Page("pages/0_Home.py", title="Home", icon="🧩", default=True),
-    st.Page("pages/1_Model.py", title="Model", icon="🕸️"),
-    st.Page("pages/2_Cluster.py", title="Cluster", icon="🖥️"),
-    st.Page("pages/3_Plan.py", title="Plan", icon="🧮"),
-    st.Page("pages/4_Compare.py", title="Compare", icon="📊"),
+    st.Page("pages/0_Home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/1_Model.py", title="Model", icon=":material/account_tree:"),
+    st.Page("pages/2_Cluster.py", title="Cluster", icon=":material/dns:"),
+    st.Page("pages/3_Plan.py", title="Plan", icon=":material/calculate:"),
+    st.Page("pages/4_Compare.py", title="Compare", icon=":material/compare_arrows:"),
 ]
 
 st.set_page_config(page_title="opplan · pipeline planner", page_icon="🧩", layout="wide")

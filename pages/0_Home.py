@@ -70,6 +70,8 @@ message = results.headline(plans, job.config)
 if message is not None:
     {"success": st.success, "warning": st.warning}.get(message[0], st.info)(message[1])
 ui.metric_cards(results.home_cards(plans, job.config))
+if results.cards_caption(plans):
+    st.caption(results.cards_caption(plans))
 st.table(tables.home_table(plans, job.config))
 st.caption(results.provenance_line(job.result, job.elapsed))
 

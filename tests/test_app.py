@@ -99,7 +99,7 @@ def test_home_demo_plans_and_compares_with_1f1b_and_dualpipe():
     assert job.error is None, job.crash or job.error
     assert any("idle time" in s.value for s in at.success), [s.value for s in at.success]
     labels = [m.label for m in at.metric]
-    for needle in ("Iteration time", "Bubble ratio", "vs 1F1B", "vs DualPipe", "Peak (act. units)"):
+    for needle in ("Iteration", "Bubble ratio", "vs 1F1B", "vs DualPipe", "Peak (act. units)"):
         assert any(needle in label for label in labels), labels
     assert all(any(ch.isdigit() for ch in m.value) for m in at.metric)
     table = at.table[0].value

@@ -174,3 +174,60 @@ def test_home_demo_compare_and_upload(server, browser_page):
     assert "tiny.yaml" in page.locator("[data-testid=stMain]").inner_text(), "the uploaded model is still current"
     shot(page, "cluster")
     assert time.monotonic() - began < 90
+
+
+def number_input(page, label: str):
+    return page.get_by_label(label, exact=True)
+
+
+def test_one_session_home_cluster_home_model_home_compare(server, browser_page):
+    """Issue 12.1, 12.2 and 12.11 in one session, as a presenter leaves the scripted route: the
+    cluster set on Cluster survives Home, an upload survives Home and is what Home plans, and
+    Compare shows the same scenario. Also: the first sidebar entry is Home, there is no Deploy
+    button, and the metric cards' labels are not cut off in a 1280-pixel window."""
+    page = browser_page
+    page.goto(server)
+    settle(page)
+    nav = [t.split()[-1] for t in page.locator("[data-testid=stSidebarNav] a").all_inner_texts()]
+    assert nav == ["Home", "Model", "Cluster", "Plan", "Compare"], nav
+    assert page.locator("[data-testid=stAppDeployButton]").count() == 0
+
+    go_to(page, "Cluster")     # a new session that touched nothing on Home keeps 8 devices
+    assert number_input(page, "Devices (pipeline size P)").input_value() == "8"
+    field = number_input(page, "Devices (pipeline size P)")
+    field.fill("4")
+    field.press("Enter")
+    settle(page)
+    go_to(page, "Home")
+    assert number_input(page, "Devices").input_value() == "4"
+    go_to(page, "Cluster")
+    assert number_input(page, "Devices (pipeline size P)").input_value() == "4"
+    assert "even number" not in page.locator("[data-testid=stMain]").inner_text()
+
+    go_to(page, "Model")
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
+        files=[{"name": "tiny.yaml", "mimeType": "application/x-yaml", "buffer": TINY_YAML.encode()}])
+    settle(page)
+    page.get_by_text("tiny-four", exact=False).first.wait_for()
+    go_to(page, "Home")
+    assert page.get_by_role("combobox", name="Model").input_value() == "uploaded: tiny.yaml"
+    assert number_input(page, "Devices").input_value() == "4"
+    page.set_viewport_size({"width": 1280, "height": 2600})
+    page.get_by_role("button", name="Plan", exact=True).click()
+    page.wait_for_function(f"document.querySelectorAll('{BARS}').length > 20", timeout=60_000)
+    settle(page)
+    cut = page.evaluate("[...document.querySelectorAll('[data-testid=stMetric] *')]"
+                        ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)")
+    assert cut == [], f"metric text cut off at 1280 px: {cut}"
+    rows = page.locator("[data-testid=stTable] tbody tr th").all_inner_texts()
+    assert "opplan" in [r.strip() for r in rows], rows
+    shot(page, "route-home-upload")
+    go_to(page, "Model")
+    assert "tiny-four" in page.locator("[data-testid=stMain]").inner_text(), "the upload is still the model"
+    go_to(page, "Compare")
+    main = page.locator("[data-testid=stMain]").inner_text()
+    assert "uploaded: tiny.yaml · 4 devices" in main, main[:400]
+    page.wait_for_function(f"document.querySelectorAll('{BARS}').length > 20")
+    assert "opplan" in page.locator("[data-testid=stMultiSelect]").inner_text()
+    shot(page, "route-compare")
+    page.set_viewport_size({"width": 1500, "height": 2600})

@@ -198,12 +198,13 @@ def test_home_table_shows_no_cap_as_a_dash():
 def test_home_cards_iteration_bubble_speedups_peak():
     plans, config = home_plans("dualpipe")
     cards = results.home_cards(plans, config)
-    assert [c.label for c in cards] == ["Iteration time", "Bubble ratio", "vs 1F1B", "vs DualPipe",
+    assert [c.label for c in cards] == ["Iteration", "Bubble ratio", "vs 1F1B", "vs DualPipe",
                                         "Peak (act. units)"]
     assert max(len(c.label) for c in cards) <= 18 and max(len(c.delta or "") for c in cards) <= 16, \
         "short enough not to be cut off at 1280 px (issue 12.11; the browser test measures it)"
     assert "DualPipe's iteration time ÷ opplan's" in cards[3].help
-    assert cards[0].value == "66" and cards[0].delta == "+0 vs DualPipe"
+    assert cards[0].value == "66" and cards[0].delta == "+0"
+    assert results.cards_caption(plans).startswith("Changes against DualPipe")
     assert cards[2].value == f"{81 / 66:.2f}×" and cards[3].value == "1.00×"
     assert (cards[4].value, cards[4].delta, cards[4].delta_color) == ("9", "cap 9", "off")
     del plans["1f1b"]

@@ -101,7 +101,7 @@ def headline(plans: dict[str, Plan], config: dict[str, Any]) -> tuple[str, str] 
 def peak_card(plan: Plan, config: dict[str, Any]) -> Card:
     """Peak memory per device against the cap."""
     units, cap = units_for(config), first_cap(config)
-    label = "Peak memory (GB)" if units.mem_short == "GB" else f"Peak ({units.mem_short})"
+    label = f"Peak ({units.mem_short})"
     return Card(label, f"{peak_of(plan, config) / units.mem_unit_bytes:.4g}",
                 f"cap {cap / units.mem_unit_bytes:.4g}" if cap else "no cap", "off", "off",
                 help=f"The most memory any device holds at once (parameters and live activations), in "
@@ -119,8 +119,8 @@ def home_cards(plans: dict[str, Plan], config: dict[str, Any]) -> list[Card | No
     ref_m = plans[reference].metrics if reference is not None else None
     ref_title = schedule_title(reference) if reference is not None else ""
     cards: list[Card | None] = [
-        Card(f"Iteration time{units.time_suffix}", f"{m.makespan:.4g}",
-             f"{m.makespan - ref_m.makespan:+.4g} vs {ref_title}" if ref_m else None, "inverse",
+        Card(f"Iteration{units.time_suffix}", f"{m.makespan:.4g}",
+             f"{m.makespan - ref_m.makespan:+.3g}{units.time_suffix}" if ref_m else None, "inverse",
              help=f"opplan's time for one training iteration (makespan){', against ' + ref_title if ref_m else ''}."),
         Card("Bubble ratio", f"{m.bubble_ratio:.1%}",
              f"{100 * (m.bubble_ratio - ref_m.bubble_ratio):+.1f} pp" if ref_m else None, "inverse",
@@ -132,6 +132,13 @@ def home_cards(plans: dict[str, Plan], config: dict[str, Any]) -> list[Card | No
                    help=f"opplan's speed-up: {schedule_title(name)}'s iteration time ÷ opplan's.")
               if name in plans else None for name in HOME_SCHEDULES]
     return [*cards, peak_card(plans["opplan"], config)]
+
+
+def cards_caption(plans: dict[str, Plan]) -> str | None:
+    """The line under Home's cards naming what the changes are measured against."""
+    reference = reference_name(plans)
+    return None if reference is None else (f"Changes against {schedule_title(reference)}; "
+                                           "hover a card's ? for what it measures.")
 
 
 def plan_cards(plan: Plan, config: dict[str, Any]) -> list[Card]:
