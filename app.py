@@ -16,5 +16,7 @@ PAGES = [
     st.Page("pages/4_Compare.py", title="Compare", icon=":material/compare_arrows:"),
 ]
 
-st.set_page_config(page_title="opplan · pipeline planner", page_icon="🧩", layout="wide")
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+# after st.navigation: the page config set before it does not reach the pages (measured: centered)
+st.set_page_config(page_title=f"{page.title} · opplan", page_icon="🧩", layout="wide")
+page.run()

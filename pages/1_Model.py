@@ -8,10 +8,10 @@ import streamlit as st
 from opplan.errors import OpplanError
 from opplan.granularity import GRANULARITIES
 from opplan.graph import uniform_chain
+from opplan.ui import caps, models
 from opplan.ui import components as ui
-from opplan.ui import models
+from opplan.ui import plans as pl
 from opplan.ui.state import store, widget
-from opplan.viz import dag_figure
 
 GRANULARITY_LABELS = {"stage": "stage", "layer": "layer", "operator": "operator (comm on its own stream)"}
 st.title("Model")
@@ -29,6 +29,7 @@ if upload is not None and values.get("_upload_error"):
     right.error(f"{values['_upload_error']} — the previous model ({values.get('model_label')}) is still in use.")
 
 model = models.current_model(values)
+placement_plans = pl.placement_choices(values, caps.resolve_config(values)[0])
 
 # --- uniform pipeline -------------------------------------------------------------------------------
 if model is None:
@@ -42,7 +43,7 @@ if model is None:
     widget(c[3].number_input, "fb", "F&B overlapped (0 = F+B+W)", min_value=0.0, step=0.5,
            help="Time of one forward overlapped with one full backward (DualPipe's F&B).")
     chain = uniform_chain(int(values["devices"]), values["f"], values["b"], values["w"])
-    st.plotly_chart(dag_figure(chain), key="model_dag")
+    ui.model_graph(chain, placement_plans)
     if st.button("Edit as a model graph", help="Copies this chain into editable operator and edge tables."):
         models.adopt_model(values, models.uniform_as_model(values))
         st.rerun()
@@ -59,7 +60,7 @@ widget(st.radio, "granularity", "Plan at the granularity of", options=list(GRANU
             "split into units, and each communication operator runs on the device's communication stream, where "
             "it can overlap another micro-batch's compute (every schedule, baselines included).")
 
-st.plotly_chart(dag_figure(model), key="model_dag")
+ui.model_graph(model, placement_plans)
 
 st.subheader("Edit operators and edges")
 st.caption("Costs per micro-batch: `time` in ms, `flops` for compute, `bytes` for communication. "

@@ -149,11 +149,14 @@ def test_picking_a_sample_on_home_applies_its_scenario():
 def test_model_page_sample_upload_and_bad_upload_keeps_previous_model():
     at = page("pages/1_Model.py").run()
     no_exceptions(at)
-    assert len(at.get("plotly_chart")) == 1, "the uniform chain is drawn"
+    assert len(at.get("graphviz_chart")) == 1, "the uniform chain is drawn"
     at.selectbox(key="w:model_label").select("llama2_7b").run()
     no_exceptions(at)
     assert "llama2-7b-like" in " ".join(m.value for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 1 and at.get("arrow_data_frame") is not None
+    assert len(at.get("graphviz_chart")) == 1 and at.dataframe, "the graph and its tables"
+    at.radio(key="w:dag_colour").set_value("1f1b").run()
+    no_exceptions(at)
+    assert "fillcolor=\"#8FB4DA\"" in at.get("graphviz_chart")[0].proto.spec, "coloured by 1F1B's devices"
 
     at.file_uploader(key="model_upload").set_value(("tiny.yaml", TINY_YAML, "application/x-yaml")).run()
     at.run()

@@ -9,6 +9,7 @@ import streamlit as st
 from opplan.errors import OpplanError
 from opplan.schedule import Plan
 from opplan.ui import models
+from opplan.ui import plans as pl
 from opplan.ui.caps import resolve_config
 from opplan.ui.config import scenario_from_config
 from opplan.ui.display import scenario_summary, schedule_title
@@ -37,6 +38,26 @@ def model_select(factory: Callable[..., Any], label: str, help: str) -> str:
     if values.get("_scenario_note"):
         st.caption(values["_scenario_note"])
     return choice
+
+
+def model_graph(model: Any, plans: dict[str, Plan | None]) -> None:
+    """The model graph (Graphviz, laid out in the browser), coloured by operator kind or by the
+    devices of the plan chosen in ``plans`` (name → plan, None: by kind), with its legend."""
+    from opplan.viz import dag_dot, device_legend
+
+    choice = widget(st.radio, "dag_colour", "Colour operators by", options=list(plans), horizontal=True,
+                    format_func=lambda n: n if n == "operator kind" else f"device in {schedule_title(n)}",
+                    help="Once a schedule is chosen, each operator takes the colour of the device it runs on.")
+    plan = plans.get(choice)
+    device_of = pl.device_of_operators(plan) if plan is not None else {}
+    st.graphviz_chart(dag_dot(model, device_of), width="stretch")
+    if device_of:
+        squares = " ".join(f'<span style="background:{c};padding:0 0.6em;border-radius:3px">{d}</span>'
+                           for d, c in device_legend(device_of))
+        st.markdown(f"<small>{squares}</small>", unsafe_allow_html=True)
+    else:
+        st.caption("Boxes: compute · hexagons: communication · a 3-D box folds a run of identical layers "
+                   "(hover any node for its costs).")
 
 
 def scenario_header(prefix: str = "**Scenario:** ", hint: str = FIX_HINT) -> dict[str, Any]:
