@@ -50,7 +50,7 @@ def model_graph(model: Any, plans: dict[str, Plan | None]) -> None:
                     help="Once a schedule is chosen, each operator takes the colour of the device it runs on.")
     plan = plans.get(choice)
     device_of = pl.device_of_operators(plan) if plan is not None else {}
-    st.graphviz_chart(dag_dot(model, device_of), width="stretch")
+    st.graphviz_chart(dag_dot(model, device_of), width="content")
     if device_of:
         squares = " ".join(f'<span style="background:{c};padding:0 0.6em;border-radius:3px">{d}</span>'
                            for d, c in device_legend(device_of))

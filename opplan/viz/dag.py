@@ -1,6 +1,7 @@
 """The model graph as Graphviz DOT, for ``st.graphviz_chart`` (laid out in the browser, no system
-package): operators grouped into one box per layer, runs of identical layers folded into one node,
-costs in each node's tooltip, and — once a plan exists — operators coloured by their device.
+package), top to bottom at its natural size: operators grouped into one box per layer, runs of
+identical layers folded into one node, costs in each node's tooltip, and — once a plan exists —
+operators coloured by their device.
 
 Grouping: an operator ``L3.attn`` belongs to the layer unit ``L3``; ``vision.L3`` is its own unit
 (the first dotted segment that holds a digit ends the unit's name). A large graph (more than
@@ -120,7 +121,7 @@ def dag_dot(model: ModelGraph, device_of: Mapping[str, int] | None = None) -> st
     colour operators by where they run (and fold only layers on one device)."""
     device_of = device_of or {}
     node_of: dict[str, str] = {}      # operator id → drawn node
-    lines = ["digraph model {", "  rankdir=LR; newrank=true; nodesep=0.15; ranksep=0.3;",
+    lines = ["digraph model {", "  rankdir=TB; newrank=true; nodesep=0.15; ranksep=0.3;",
              '  node [fontname="Helvetica", fontsize=10, style="filled,rounded", margin="0.08,0.03", height=0.3];',
              '  edge [color="#9A9A9A", arrowsize=0.6];']
     for k, item in enumerate(_fold(_units(model, device_of))):
@@ -130,7 +131,7 @@ def dag_dot(model: ModelGraph, device_of: Mapping[str, int] | None = None) -> st
             for op in ops:
                 node_of[op.id] = node
             span = item[0].name if len(item) == 1 else f"{item[0].name} … {item[-1].name}"
-            size = f"{len(ops)} operators" if len(item) == 1 else f"{len(item)} layers"
+            size = f"1 layer, {len(ops)} ops" if len(item) == 1 else f"{len(item)} layers"
             tooltip = f"{span}: {size} folded ({len(ops)} operators like {item[0].ops[0].id})"
             lines.append(f"  {node} [label={_quote(span)[:-1]}\\n{size}\", "
                          f"shape=box3d, fillcolor={_quote(_fill(ops, device_of))}, tooltip={_quote(tooltip)}];")
