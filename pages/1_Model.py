@@ -28,6 +28,12 @@ if upload is not None and models.upload_model(values, upload.name, upload.file_i
 if upload is not None and values.get("_upload_error"):
     right.error(f"{values['_upload_error']} — the previous model ({values.get('model_label')}) is still in use.")
 
+with st.expander("Build a model from its hyperparameters", expanded=values.get("model_label", "").startswith("built:")):
+    st.caption("A dense transformer, a mixture-of-experts transformer or a two-tower multimodal model, "
+               "built by the same code as the sample files; edit the operators in the tables below afterwards.")
+    if ui.model_builder():
+        st.rerun()
+
 model = models.current_model(values)
 placement_plans = pl.placement_choices(values, caps.resolve_config(values)[0])
 

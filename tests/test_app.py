@@ -187,6 +187,9 @@ def test_model_tables_round_trip_and_name_the_problem():
     edges.loc[0, "dst"] = "nowhere"
     with pytest.raises(OpplanError, match="unknown dst operator 'nowhere'"):
         model_from_tables(model, ops, edges)
+    edges.loc[0, "dst"] = None      # issue 12.9: a missing required cell is named, not "unknown dst operator"
+    with pytest.raises(OpplanError, match="edge table row 1: dst is empty"):
+        model_from_tables(model, ops, edges)
 
 
 def test_edit_as_a_model_graph_keeps_one_activation_unit_meaningful():
@@ -204,6 +207,34 @@ def test_edit_as_a_model_graph_keeps_one_activation_unit_meaningful():
     no_exceptions(at)
     caption = " ".join(c.value for c in at.caption)
     assert "Memory cap: DualPipe's peak, 9.00 GB per device." in caption, caption
+
+
+def test_model_builder_builds_a_dense_transformer_and_names_a_bad_hyperparameter():
+    """Issue 12.9: a dense transformer from a few numbers, the same graph the builders package makes;
+    a bad hyperparameter is one line and the model stays."""
+    from opplan.builders import build_model
+
+    at = page("pages/1_Model.py").run()
+    at.number_input(key="w:build:dense_transformer:layers").set_value(4).run()
+    at.button(key="build_model").click().run()
+    no_exceptions(at)
+    assert store(at)["model_label"] == "built: dense-4l-4096h"
+    assert parse_model_text(store(at)["model_text"]).to_dict() == build_model("dense_transformer", layers=4).to_dict()
+    assert at.selectbox(key="w:model_label").value == "built: dense-4l-4096h"
+    before = store(at)["model_text"]
+    at.number_input(key="w:build:dense_transformer:heads").set_value(7).run()
+    at.button(key="build_model").click().run()
+    no_exceptions(at)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "multiple of heads" in errors[0] and store(at)["model_text"] == before
+    at.selectbox(key="w:build_family").select("MoE transformer").run()
+    at.number_input(key="w:build:moe_transformer:layers").set_value(2).run()
+    at.number_input(key="w:build:moe_transformer:experts").set_value(32).run()
+    at.number_input(key="w:build:moe_transformer:expert_parallel").set_value(8).run()
+    at.button(key="build_model").click().run()
+    no_exceptions(at)
+    model = parse_model_text(store(at)["model_text"])
+    assert any(op.kind == "communication" for op in model.operators), "dispatch and combine all-to-all"
 
 
 # --- Cluster ------------------------------------------------------------------------------------

@@ -60,6 +60,38 @@ def model_graph(model: Any, plans: dict[str, Plan | None]) -> None:
                    "(hover any node for its costs).")
 
 
+def model_builder() -> bool:
+    """The builder form (family, hyperparameters, accelerator). True when it built a new current
+    model; a bad hyperparameter shows one line and changes nothing."""
+    from opplan.ui import builder
+
+    values = store()
+    label = widget(st.selectbox, "build_family", "Model family", options=list(builder.BUILDER_FAMILIES))
+    family = builder.BUILDER_FAMILIES[label]
+    builder.seed_fields(values, family)
+    params = builder.hyperparameters(family)
+    main = [n for n in builder.MAIN_FIELDS[family] if n in params]
+    more = [n for n in params if n not in main and n != "accelerator"]
+
+    def fields(names: list[str]) -> None:
+        for column, name in zip(st.columns(4) * (len(names) // 4 + 1), names, strict=False):
+            widget(column.number_input, builder.field_key(family, name), name.replace("_", " "), min_value=0,
+                   step=1, help="empty: none" if params[name] is None else f"default {params[name]}")
+
+    fields(main)
+    widget(st.selectbox, builder.field_key(family, "accelerator"), "Accelerator",
+           options=builder.accelerator_options())
+    with st.expander("More hyperparameters"):
+        fields(more)
+    if st.button("Build the model", type="primary", key="build_model"):
+        try:
+            builder.build(values, family)
+            return True
+        except OpplanError as error:
+            st.error(f"{error} — the model was not changed.")
+    return False
+
+
 def scenario_header(prefix: str = "**Scenario:** ", hint: str = FIX_HINT) -> dict[str, Any]:
     """The current scenario's config, summarised at the top of a page; stops the page with one
     line when the scenario is invalid (the user fixes it on the Model or Cluster page)."""

@@ -236,10 +236,14 @@ def model_from_tables(base: ModelGraph, ops: pd.DataFrame, edges: pd.DataFrame) 
             entry["group"] = str(_cell(row.get("group")))
         operators.append(entry)
     edge_list = []
-    for row in edges.to_dict("records"):
+    for i, row in enumerate(edges.to_dict("records")):
         src, dst = _cell(row.get("src")), _cell(row.get("dst"))
         if src in (None, "") and dst in (None, ""):
             continue
+        for end, value in (("src", src), ("dst", dst)):
+            if value in (None, ""):
+                raise OpplanError(f"edge table row {i + 1}: {end} is empty (name the operator it "
+                                  f"{'comes from' if end == 'src' else 'goes to'})")
         edge_list.append({"src": src, "dst": dst, "bytes": _cell(row.get("bytes")) or 0.0})
     data: dict[str, Any] = {"format": "opplan-model/1", "name": base.name, "operators": operators,
                             "edges": edge_list}
