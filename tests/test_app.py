@@ -26,7 +26,7 @@ from opplan.ui.tables import figure_png
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 90
-HOME = "pages/0_Home.py"   # app.py is the navigation; Home is its default page
+HOME = "views/0_Home.py"   # app.py is the navigation; Home is its default page
 TINY_YAML = b"""
 format: opplan-model/1
 name: tiny
@@ -141,13 +141,13 @@ def test_picking_a_sample_on_home_applies_its_scenario():
     no_exceptions(at)
     assert at.number_input(key="w:devices").value == 2 and at.number_input(key="w:microbatches").value == 8
     assert any("inception_dag suggests 2 devices" in c.value for c in at.caption)
-    at.switch_page("pages/2_Cluster.py").run()
+    at.switch_page("views/2_Cluster.py").run()
     assert at.number_input(key="w:devices").value == 2
 
 
 # --- Model --------------------------------------------------------------------------------------
 def test_model_page_sample_upload_and_bad_upload_keeps_previous_model():
-    at = page("pages/1_Model.py").run()
+    at = page("views/1_Model.py").run()
     no_exceptions(at)
     assert len(at.get("graphviz_chart")) == 1, "the uniform chain is drawn"
     at.selectbox(key="w:model_label").select("llama2_7b").run()
@@ -195,8 +195,8 @@ def test_model_tables_round_trip_and_name_the_problem():
 def test_edit_as_a_model_graph_keeps_one_activation_unit_meaningful():
     """Issue 12.6: one activation unit becomes 1 GB (not 1 byte), the caps carry over, and the
     editor writes bytes as plain numbers (compact format showed 1e9 as "1B")."""
-    at = page("pages/1_Model.py").run()
-    at.button[0].click().run()     # "Edit as a model graph"
+    at = page("views/1_Model.py").run()
+    at.button(key="edit_uniform").click().run()
     no_exceptions(at)
     model = parse_model_text(store(at)["model_text"])
     assert store(at)["model_label"] == "edited: uniform-8"
@@ -214,7 +214,7 @@ def test_model_builder_builds_a_dense_transformer_and_names_a_bad_hyperparameter
     a bad hyperparameter is one line and the model stays."""
     from opplan.builders import build_model
 
-    at = page("pages/1_Model.py").run()
+    at = page("views/1_Model.py").run()
     at.number_input(key="w:build:dense_transformer:layers").set_value(4).run()
     at.button(key="build_model").click().run()
     no_exceptions(at)
@@ -239,7 +239,7 @@ def test_model_builder_builds_a_dense_transformer_and_names_a_bad_hyperparameter
 
 # --- Cluster ------------------------------------------------------------------------------------
 def test_cluster_page_caps_and_state_survive_page_switch():
-    at = page("pages/2_Cluster.py").run()
+    at = page("views/2_Cluster.py").run()
     no_exceptions(at)
     frames = at.dataframe
     assert frames, "the baselines' memory needs are listed"
@@ -251,7 +251,7 @@ def test_cluster_page_caps_and_state_survive_page_switch():
     assert "6 devices" in summary and "memory cap 3 activation units" in summary
     fits = at.table[-1].value  # per expert schedule: peak memory, fits the cap, note
     assert fits.loc["1F1B", "note"] == "over the cap" and fits.loc["1F1B", "peak memory (activation units)"] == 6
-    at.switch_page("pages/4_Compare.py").run()
+    at.switch_page("views/4_Compare.py").run()
     no_exceptions(at)
     assert "6 devices" in " ".join(m.value for m in at.markdown), "state survives switching pages"
     assert any("Over the memory cap" in w.value for w in at.warning), "1F1B needs 6 units, the cap is 3"
@@ -260,7 +260,7 @@ def test_cluster_page_caps_and_state_survive_page_switch():
 def test_home_to_cluster_keeps_the_default_cluster():
     """Issue 12.1: a new session that opens Cluster after Home still has 8 devices and 20 micro-batches."""
     at = page(HOME).run()
-    at.switch_page("pages/2_Cluster.py").run()
+    at.switch_page("views/2_Cluster.py").run()
     no_exceptions(at)
     assert at.number_input(key="w:devices").value == 8
     assert at.number_input(key="w:microbatches").value == 20
@@ -269,25 +269,25 @@ def test_home_to_cluster_keeps_the_default_cluster():
 
 def test_cluster_devices_survive_a_visit_to_home():
     """Issue 12.1: Cluster (set 4 devices) → Home → Cluster shows 4 devices on every page."""
-    at = page("pages/2_Cluster.py").run()
+    at = page("views/2_Cluster.py").run()
     at.number_input(key="w:devices").set_value(4).run()
     at.switch_page(HOME).run()
     no_exceptions(at)
     assert at.number_input(key="w:devices").value == 4
-    at.switch_page("pages/2_Cluster.py").run()
+    at.switch_page("views/2_Cluster.py").run()
     assert at.number_input(key="w:devices").value == 4 and store(at)["devices"] == 4
 
 
 def test_an_uploaded_model_survives_home_and_comes_back_on_model():
     """Issue 12.2: Model → upload → Home plans the upload, and Model still shows it."""
-    at = page("pages/1_Model.py").run()
+    at = page("views/1_Model.py").run()
     at.file_uploader(key="model_upload").set_value(("tiny.yaml", TINY_YAML, "application/x-yaml")).run()
     at.run()
     at.switch_page(HOME).run()
     no_exceptions(at)
     assert at.selectbox(key="w:model_label").value == "uploaded: tiny.yaml"
     assert parse_model_text(store(at)["model_text"]).name == "tiny"
-    at.switch_page("pages/1_Model.py").run()
+    at.switch_page("views/1_Model.py").run()
     no_exceptions(at)
     assert at.selectbox(key="w:model_label").value == "uploaded: tiny.yaml"
     assert "tiny" in " ".join(m.value for m in at.markdown)
@@ -295,7 +295,7 @@ def test_an_uploaded_model_survives_home_and_comes_back_on_model():
 
 # --- Plan ---------------------------------------------------------------------------------------
 def test_plan_page_runs_the_planner_and_reports_solver_status_and_gap():
-    at = page("pages/3_Plan.py").run()
+    at = page("views/3_Plan.py").run()
     no_exceptions(at)
     assert at.info
     at.number_input(key="w:time_limit").set_value(3.0)
@@ -310,13 +310,13 @@ def test_plan_page_runs_the_planner_and_reports_solver_status_and_gap():
     assert [m.label.split(" (")[0] for m in at.metric][:2] == ["Iteration time", "Bubble ratio"]
     assert len(at.get("download_button")) == 4
     assert any(gantt_bars(spec) for spec in chart_specs(at))
-    at.switch_page("pages/4_Compare.py").run()
+    at.switch_page("views/4_Compare.py").run()
     no_exceptions(at)
     assert "opplan" in at.multiselect(key="w:compare_schedules").value, "the new plan joins the comparison"
 
 
 def test_plan_page_shows_an_infeasible_cap_as_one_line():
-    at = page("pages/3_Plan.py")
+    at = page("views/3_Plan.py")
     at.session_state["opplan_store"] = dict(DEFAULTS, cap_mode="one value for every device", cap_value=0.5,
                                             time_limit=2.0)
     at.run()
@@ -329,7 +329,7 @@ def test_plan_page_shows_an_infeasible_cap_as_one_line():
 
 # --- Compare ------------------------------------------------------------------------------------
 def test_compare_page_shows_gantt_memory_bubbles_and_pareto():
-    at = page("pages/4_Compare.py").run()
+    at = page("views/4_Compare.py").run()
     no_exceptions(at)
     specs = chart_specs(at)
     assert len(specs) == 4  # Gantt, bubbles, memory, Pareto
@@ -342,7 +342,7 @@ def test_compare_page_shows_gantt_memory_bubbles_and_pareto():
 
 
 def test_compare_page_explains_a_schedule_that_does_not_apply():
-    at = page("pages/4_Compare.py")
+    at = page("views/4_Compare.py")
     at.session_state["opplan_store"] = dict(DEFAULTS, devices=3)
     at.run()
     no_exceptions(at)
@@ -351,7 +351,7 @@ def test_compare_page_explains_a_schedule_that_does_not_apply():
 
 
 def test_compare_page_on_a_model_graph_uses_ms_and_gb():
-    at = page("pages/4_Compare.py")
+    at = page("views/4_Compare.py")
     at.session_state["opplan_store"] = dict(DEFAULTS)
     at.run()
     db_store = store(at)

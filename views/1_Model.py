@@ -50,7 +50,7 @@ if model is None:
            help="Time of one forward overlapped with one full backward (DualPipe's F&B).")
     chain = uniform_chain(int(values["devices"]), values["f"], values["b"], values["w"])
     ui.model_graph(chain, placement_plans)
-    if st.button("Edit as a model graph", help="Copies this chain into editable operator and edge tables."):
+    if st.button("Edit as a model graph", key="edit_uniform", help="Copies this chain into editable operator and edge tables."):
         models.adopt_model(values, models.uniform_as_model(values))
         st.rerun()
     st.stop()

@@ -71,4 +71,4 @@ st.plotly_chart(memory_figure([plan], ["opplan"], unit_bytes=units.mem_unit_byte
                               time_label=units.time_label), key="plan_memory")
 st.subheader("Export")
 ui.export_buttons(fig, {"opplan": plan}, config, key="plan_export")
-st.page_link("pages/4_Compare.py", label="Compare this plan with the baselines →")
+st.page_link("views/4_Compare.py", label="Compare this plan with the baselines →")

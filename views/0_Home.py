@@ -81,6 +81,6 @@ fig = gantt_figure(list(plans.values()), titles=results.gantt_titles(plans, unit
 st.plotly_chart(fig, key="home_gantt")
 if results.has_links([job.result]):
     st.caption("Device rows only; the Compare page also draws the transfers on each link.")
-st.page_link("pages/4_Compare.py", label="Compare with every baseline, memory timelines and the Pareto sweep →")
+st.page_link("views/4_Compare.py", label="Compare with every baseline, memory timelines and the Pareto sweep →")
 with st.expander("Export"):
     ui.export_buttons(fig, plans, job.config, key="home_export")
