@@ -19,7 +19,7 @@ from opplan.layout import CONTIGUOUS
 from opplan.outputs import Provenance
 from opplan.planner.api import OBJECTIVES, PLACEMENTS, PlannerOptions
 from opplan.planner.api import solve as run_planner
-from opplan.planner.solvers import SOLVERS
+from opplan.planner.solvers import PLANNER_SOLVERS
 from opplan.problem import uniform_problem
 from opplan.scenario import Scenario
 from opplan.schedule import Order, Plan, load_plan, save_plan
@@ -101,7 +101,7 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_planner_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--solver", default="auto", choices=SOLVERS)
+    p.add_argument("--solver", default="auto", choices=PLANNER_SOLVERS)
     p.add_argument("--objective", default="makespan", choices=OBJECTIVES)
     p.add_argument("--placement", default="auto", choices=PLACEMENTS)
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")

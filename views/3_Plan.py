@@ -18,7 +18,7 @@ values = store()
 config = ui.scenario_header()
 
 c = st.columns(5)
-widget(c[0].selectbox, "solver", "Solver", options=["auto", "gurobi", "highs"],
+widget(c[0].selectbox, "solver", "Solver", options=["auto", "gurobi", "highs", "cpsat"],
        help="auto: Gurobi when it is licensed and the model fits its licence, HiGHS otherwise.")
 widget(c[1].selectbox, "objective", "Objective", options=["makespan", "bubble", "memory"],
        format_func={"makespan": "shortest iteration", "bubble": "lowest bubble ratio",

@@ -110,13 +110,34 @@ def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0)
 
 
 def _with_baselines(cand: Candidate, schedules: tuple[str, ...]) -> Candidate:
-    """Every baseline whose order runs on the candidate's placed problem becomes a warm start."""
+    """Every baseline whose order runs on the candidate's placed problem becomes a warm start;
+    one that breaks a cap is fitted to the caps (its shape kept, its memory cut) first."""
     for schedule in schedules:
         try:
-            cand.warm_starts.append(baselines.run(schedule, cand.problem))
+            plan = baselines.run(schedule, cand.problem)
         except OpplanError:
             continue  # a precondition this scenario misses (e.g. DualPipe's M >= 2P)
+        cand.warm_starts.append(plan)
+        if plan.over_cap:
+            cand.warm_starts.extend(p for reserve in (False, True) if (p := _fitted_to_caps(plan, reserve)))
     return cand
+
+
+def _fitted_to_caps(plan: Plan, reserve: bool) -> Plan | None:
+    """``plan``'s order fitted to the caps (see ``planner.repair``), if that gives a valid plan."""
+    from opplan.planner.repair import fit_to_caps
+    from opplan.simulate import DeadlockError
+
+    order = fit_to_caps(plan.problem, plan.order, reserve)
+    if order is None:
+        return None
+    try:
+        fitted = make_plan(plan.problem, order, Provenance(producer="heuristic",
+                                                           schedule=f"{plan.schedule_name}, fitted to the caps"
+                                                                    + (" (room reserved)" if reserve else "")))
+    except DeadlockError:
+        return None
+    return fitted if fitted.valid else None
 
 
 def _heuristic_plans(problem: Problem, list_scheduling: bool = True) -> list[Plan]:

@@ -59,8 +59,10 @@ def _scale(values: list[float], limit: float) -> tuple[int, bool]:
 def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 2,
                 should_stop: Callable[[], bool] | None = None,
                 progress: Callable[[float, float, float], None] | None = None,
-                symmetry: bool = True, record: bool = False) -> CpSatResult:
-    """Minimise the makespan of ``problem`` (placed) from the warm start ``warm`` within ``time_limit`` seconds."""
+                symmetry: bool = True, record: bool = False, hint: bool = True) -> CpSatResult:
+    """Minimise the makespan of ``problem`` (placed) from the warm start ``warm`` within ``time_limit`` seconds.
+    ``hint=False`` uses the warm start only as the horizon: a poor hint (one micro-batch at a time)
+    holds the search near it for the whole run."""
     from ortools.sat.python import cp_model
 
     began = time.perf_counter()
@@ -98,9 +100,9 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
             model.Add(makespan >= start[i] + dur[i])
     if symmetry:
         _order_microbatches(model, tg, start, dur)
-    _memory(model, problem, tg, start, dur, horizon)
+    _memory(model, problem, tg, start, dur, horizon, symmetry)
     model.Minimize(makespan)
-    if seed is not None:
+    if seed is not None and hint:
         times = {t.task: t.start for t in seed.tasks}
         for i in range(n):
             model.AddHint(start[i], min(horizon - dur[i], max(0, int(round(times[tg.keys[i]] * k)))))
@@ -184,7 +186,25 @@ def _order_microbatches(model, tg: TaskGraph, start: list, dur: list[int]) -> No
             model.Add(start[b] >= start[a] + (dur[a] if dur[a] > 0 and dur[b] > 0 else 0))
 
 
-def _memory(model, problem: Problem, tg: TaskGraph, start: list, dur: list[int], horizon: int) -> None:
+def _in_flight_windows(model, tg: TaskGraph, items: list[tuple[int, int, float]], room: float, start: list,
+                       dur: list[int]) -> None:
+    """Redundant with the cumulative, but it propagates far better: a stage whose micro-batches run
+    in order holds at most k = room // activation of them at once, so micro-batch m + k's forward
+    starts after micro-batch m's weight gradient ends. (Valid only with the micro-batch order.)"""
+    by_stage: dict[int, list[tuple[int, int, int, float]]] = {}
+    for f, w, a in items:
+        by_stage.setdefault(tg.stage[f], []).append((tg.mb[f], f, w, a))
+    for lives in by_stage.values():
+        lives.sort()
+        k = int(math.floor(room / lives[0][3] + 1e-9))
+        if k < 1:
+            continue
+        for (_, _, w, _), (_, f, _, _) in zip(lives, lives[k:]):
+            model.Add(start[f] >= start[w] + dur[w])
+
+
+def _memory(model, problem: Problem, tg: TaskGraph, start: list, dur: list[int], horizon: int,
+            symmetry: bool = True) -> None:
     """Per device, live activations (forward start to weight-gradient end) within the cap less the parameters."""
     frees = {(tg.stage[i], tg.mb[i]): i for i in range(len(tg)) if tg.release[i] > 0}
     lives: dict[int, list[tuple[int, int, float]]] = {}
@@ -195,6 +215,8 @@ def _memory(model, problem: Problem, tg: TaskGraph, start: list, dur: list[int],
         room = problem.devices[d].memory_bytes - problem.param_bytes(d)
         if not math.isfinite(room) or sum(a for _, _, a in items) <= room + 1e-9:
             continue
+        if symmetry:
+            _in_flight_windows(model, tg, items, room, start, dur)
         q, whole = _scale([a for _, _, a in items] + [room], max(a for _, _, a in items))
         demands = [int(math.ceil(a * q - 1e-9)) for _, _, a in items]
         capacity = int(math.floor(room * q + 1e-9)) if whole else int(math.floor(room * q))

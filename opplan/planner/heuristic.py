@@ -59,7 +59,7 @@ def list_schedule(problem: Problem, rule: str = "backward-first") -> Order | Non
     sequences: dict[str, list[str]] = {name: [] for name in names}
     # Deadlock avoidance: a micro-batch entering a device reserves room for every later stage it
     # will run there, so nothing it still needs can be crowded out by younger micro-batches.
-    later_on_device = _later_stages_on_same_device(problem)
+    later_on_device = later_stages_on_same_device(problem)
     reserved: set[tuple[int, int]] = set()   # (stage, micro-batch) whose forward has room set aside
     pending: list[list[tuple[float, float]]] = [[] for _ in problem.devices]   # (time, bytes) freed later
 
@@ -148,7 +148,7 @@ def sequential_order(problem: Problem) -> Order:
     return Order({k: tuple(v) for k, v in seqs.items()}, "split")
 
 
-def _later_stages_on_same_device(problem: Problem) -> list[list[int]]:
+def later_stages_on_same_device(problem: Problem) -> list[list[int]]:
     """For each stage, the stages downstream of it that sit on the same device."""
     topo = _stage_topological_order(problem)
     below: list[set[int]] = [set() for _ in range(problem.num_stages)]

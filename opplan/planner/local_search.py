@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 
 from opplan.errors import OpplanError
 from opplan.metrics import peak_activation_bytes
@@ -32,9 +33,10 @@ def _evaluate(problem: Problem, order: Order, tg, rooms: list[float]) -> float:
     return max(t.end for t in tasks)
 
 
-def improve_order(problem: Problem, order: Order, seconds: float, seed: int = 0,
-                  max_shift: int = 3) -> tuple[Order, float]:
-    """The best order found from ``order`` within ``seconds``, and its makespan."""
+def improve_order(problem: Problem, order: Order, seconds: float, seed: int = 0, max_shift: int = 3,
+                  floor: float = 0.0, should_stop: Callable[[], bool] | None = None) -> tuple[Order, float]:
+    """The best order found from ``order`` within ``seconds``, and its makespan. It stops early once
+    the makespan meets ``floor`` (a proven lower bound: nothing better exists) or ``should_stop()``."""
     rng = random.Random(seed)
     tg = build_task_graph(problem, order.backward)
     rooms = [memory_room(problem, d) for d in range(problem.num_devices)]
@@ -46,7 +48,9 @@ def improve_order(problem: Problem, order: Order, seconds: float, seed: int = 0,
     deadline = time.perf_counter() + seconds
     current = best
     best_sequences = {r: list(s) for r, s in sequences.items()}
-    while time.perf_counter() < deadline:
+    while time.perf_counter() < deadline and best > floor + 1e-9 * max(1.0, floor):
+        if should_stop is not None and should_stop():
+            break
         r = rng.choice(resources)
         seq = sequences[r]
         i = rng.randrange(len(seq))

@@ -9,7 +9,8 @@ from opplan.errors import OpplanError
 from opplan.planner import backend_gurobi, backend_highs
 from opplan.planner.linear import LinearModel, SolveOptions, SolveResult, SolveStatus
 
-SOLVERS = ("auto", "gurobi", "highs")
+SOLVERS = ("auto", "gurobi", "highs")          # the backends of the time-indexed MIP
+PLANNER_SOLVERS = (*SOLVERS, "cpsat")          # what a user may ask the planner for (CP-SAT has its own model)
 
 
 @dataclass
