@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from opplan.ui.components import scenario_sidebar
+
 PAGES = [
     st.Page("views/0_Home.py", title="Home", icon=":material/home:", default=True),
     st.Page("views/1_Model.py", title="Model", icon=":material/account_tree:"),
@@ -21,4 +23,5 @@ PAGES = [
 page = st.navigation(PAGES)
 # after st.navigation: the page config set before it does not reach the pages (measured: centered)
 st.set_page_config(page_title=f"{page.title} · opplan", page_icon="🧩", layout="wide")
+scenario_sidebar()
 page.run()

@@ -308,7 +308,7 @@ def test_plan_page_runs_the_planner_and_reports_solver_status_and_gap():
     assert "Solver:" in text and "gap" in text
     assert job.result.provenance.solver in ("highs", "none"), job.result.provenance
     assert [m.label.split(" (")[0] for m in at.metric][:2] == ["Iteration time", "Bubble ratio"]
-    assert len(at.get("download_button")) == 4
+    assert len(at.main.get("download_button")) == 4
     assert any(gantt_bars(spec) for spec in chart_specs(at))
     at.switch_page("views/4_Compare.py").run()
     no_exceptions(at)
@@ -338,7 +338,7 @@ def test_compare_page_shows_gantt_memory_bubbles_and_pareto():
     assert any(t["name"] == "memory cap" for t in memory["data"])
     assert {t["name"] for t in pareto["data"]} >= {"1F1B", "DualPipe", "ZB-H1"}
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 3
-    assert len(at.get("download_button")) == 4
+    assert len(at.main.get("download_button")) == 4
 
 
 def test_compare_page_explains_a_schedule_that_does_not_apply():

@@ -20,12 +20,14 @@ config = ui.scenario_header()
 units = units_for(config)
 
 opplan_plan = pl.latest_opplan(values, config)
-available = pl.compare_choices(values, opplan_plan)
+loaded = ui.saved_plans(config)
+available = pl.compare_choices(values, opplan_plan) + list(loaded)
 chosen = widget(st.multiselect, "compare_schedules", "Schedules", options=available, format_func=schedule_title)
 if opplan_plan is None:
     st.caption("opplan is not in the list yet: run it on the Home or Plan page for this scenario.")
 
-plans, skipped = pl.collect_plans(config, [n for n in chosen if n in available], opplan_plan)
+plans, skipped = pl.collect_plans(config, [n for n in chosen if n in available and n not in loaded], opplan_plan)
+plans.update({n: loaded[n] for n in chosen if n in loaded})
 for name, reason in skipped:
     st.warning(f"{schedule_title(name)}: {reason}")
 if not plans:

@@ -92,6 +92,63 @@ def model_builder() -> bool:
     return False
 
 
+def scenario_sidebar() -> None:
+    """In the sidebar of every page: save the scenario to a file, load one back; and the main
+    settings mirrored in the URL, so a link reopens the same view (read once per session)."""
+    from opplan.ui import share
+
+    values = store()
+    if not values.get("_link_read"):
+        values["_link_read"] = True
+        ignored = share.apply_query_params(values, st.query_params.to_dict())
+        if ignored:
+            st.sidebar.warning("Ignored in the link: " + "; ".join(ignored) + ".")
+    st.query_params.from_dict(share.query_params(values))
+    with st.sidebar:
+        st.caption("The scenario: model, cluster, caps and solver options. The address bar holds the main "
+                   "settings, so a link reopens this view.")
+        st.download_button("Save scenario", data=lambda: share.scenario_json(store()), file_name="scenario.json",
+                           mime="application/json", on_click="ignore", key="scenario_save", icon=":material/download:")
+        upload = st.file_uploader("Load a scenario", type=["json"], key="scenario_upload")
+        if upload is not None and upload.file_id != values.get("_scenario_upload_id"):
+            values["_scenario_upload_id"] = upload.file_id
+            try:
+                share.load_scenario(values, upload.getvalue().decode("utf-8", errors="replace"), upload.name)
+                values["_scenario_error"] = None
+                st.query_params.from_dict(share.query_params(values))
+            except OpplanError as error:
+                values["_scenario_error"] = f"{error} — the scenario was not changed."
+        if upload is not None and values.get("_scenario_error"):
+            st.error(values["_scenario_error"])
+
+
+def saved_plans(config: dict[str, Any]) -> dict[str, Plan]:
+    """An uploader for saved plan files (re-simulated and validated on load); returns the plans
+    loaded in this session by name (``saved: <file>``). A new one joins the compared schedules."""
+    from opplan.ui import share
+
+    values = store()
+    loaded: dict[str, Plan] = values.setdefault("loaded_plans", {})
+    with st.expander("Load a saved plan (JSON from an Export button or `opplan … --out`)", expanded=bool(loaded)):
+        upload = st.file_uploader("Plan file", type=["json"], key="plan_upload", label_visibility="collapsed")
+        if upload is not None and upload.file_id != values.get("_plan_upload_id"):
+            values["_plan_upload_id"] = upload.file_id
+            try:
+                name = f"saved: {upload.name}"
+                loaded[name] = share.load_plan_text(upload.getvalue().decode("utf-8", errors="replace"), upload.name)
+                values["compare_schedules"] = [*values.get("compare_schedules", []), name]
+                values["_plan_error"] = None
+            except OpplanError as error:
+                values["_plan_error"] = str(error)
+        if upload is not None and values.get("_plan_error"):
+            st.error(values["_plan_error"])
+        for name, plan in loaded.items():
+            why = share.plan_mismatch(plan, config)
+            if why:
+                st.caption(f"{name}: {why} — compared as it is.")
+    return loaded
+
+
 def scenario_header(prefix: str = "**Scenario:** ", hint: str = FIX_HINT) -> dict[str, Any]:
     """The current scenario's config, summarised at the top of a page; stops the page with one
     line when the scenario is invalid (the user fixes it on the Model or Cluster page)."""
