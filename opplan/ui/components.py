@@ -1,6 +1,7 @@
 """Page pieces that several pages draw identically (Streamlit), so they cannot drift apart."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -164,6 +165,17 @@ def scenario_header(prefix: str = "**Scenario:** ", hint: str = FIX_HINT) -> dic
     return config
 
 
+def _cancel_requested(slot: str, job: Job) -> float | None:
+    """When the user pressed Cancel on this job (monotonic seconds), or None."""
+    entry = st.session_state.get(f"{slot}:cancel_at")
+    return entry[1] if entry and entry[0] == id(job) else None
+
+
+def _request_cancel(slot: str, job: Job) -> None:
+    st.session_state[f"{slot}:cancel_at"] = (id(job), time.monotonic())
+    job.cancel()
+
+
 def _job_progress_body(slot: str) -> None:
     job: Job | None = st.session_state.get(slot)
     if job is None:
@@ -171,14 +183,19 @@ def _job_progress_body(slot: str) -> None:
     if job.done:
         st.rerun()  # redraw the whole page with the result
     fraction, text = job.progress()
+    requested = _cancel_requested(slot, job)
+    if requested is not None:   # the worker has not stopped yet: say so rather than "running"
+        text = (f"cancelling… {time.monotonic() - requested:.1f} s since Cancel; the best plan found so far "
+                "will be kept")
     st.progress(fraction, text=text)
     if job.history:
         from opplan.viz import progress_figure
 
-        st.plotly_chart(progress_figure(job.history), key=f"{slot}:progress")
+        st.plotly_chart(progress_figure(job.history, now=job.elapsed), key=f"{slot}:progress")
     if job.log:
         st.caption(" · ".join(job.log[-3:]))
-    st.button("Cancel", key=f"{slot}:cancel", on_click=job.cancel, disabled=job.cancel_event.is_set(),
+    st.button("Cancelling…" if requested is not None else "Cancel", key=f"{slot}:cancel", on_click=_request_cancel,
+              args=(slot, job), disabled=requested is not None,
               help="Stops the solver; the best plan found so far is kept.")
 
 
