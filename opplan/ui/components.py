@@ -200,9 +200,9 @@ def _job_progress_body(slot: str) -> None:
 
 
 def job_progress(slot: str) -> None:
-    """Live progress of the job in ``st.session_state[slot]``, polled twice a second without
+    """Live progress of the job in ``st.session_state[slot]``, polled every 0.3 s without
     rerunning the page; the page reruns once when the job ends."""
-    st.fragment(_job_progress_body, run_every=0.5)(slot)
+    st.fragment(_job_progress_body, run_every=0.3)(slot)
 
 
 def job_failure(job: Job) -> None:
