@@ -163,7 +163,7 @@ def test_home_demo_compare_and_upload(server, browser_page):
         assert path.read_bytes().startswith(magic), label
 
     go_to(page, "Model")
-    upload = page.locator("[data-testid=stFileUploaderDropzoneInput]")
+    upload = page.locator("[data-testid=stMain] [data-testid=stFileUploaderDropzoneInput]")
     upload.set_input_files(files=[{"name": "tiny.yaml", "mimeType": "application/x-yaml",
                                    "buffer": TINY_YAML.encode()}])
     settle(page)
@@ -210,7 +210,7 @@ def test_one_session_home_cluster_home_model_home_compare(server, browser_page):
     assert "even number" not in page.locator("[data-testid=stMain]").inner_text()
 
     go_to(page, "Model")
-    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
+    page.locator("[data-testid=stMain] [data-testid=stFileUploaderDropzoneInput]").set_input_files(
         files=[{"name": "tiny.yaml", "mimeType": "application/x-yaml", "buffer": TINY_YAML.encode()}])
     settle(page)
     page.get_by_text("tiny-four", exact=False).first.wait_for()
