@@ -158,7 +158,7 @@ def test_headline_says_dualpipe_does_not_fit_and_compares_with_what_fits():
     assert results.reference_name(plans) == "1f1b"
     kind, text = results.headline(plans, config)
     assert kind == "success"
-    assert text.startswith("DualPipe does not fit this cap of 8.5 activation units per device (peak DualPipe 9")
+    assert text.startswith("DualPipe does not fit this cap of 8.5 activation units per device (it needs 9 activation")
     assert "of 1F1B's idle time at the same memory" in text and "DualPipe's idle" not in text
     cards = results.home_cards(plans, config)
     assert cards[3].label == "vs DualPipe" and cards[3].delta == "over the cap"

@@ -66,10 +66,14 @@ def _over_cap_note(plans: dict[str, Plan], config: dict[str, Any]) -> str:
     over = [n for n in HOME_SCHEDULES if n in plans and plans[n].over_cap]
     if not over or cap is None:
         return ""
-    needs = ", ".join(f"{schedule_title(n)} {units.memory(peak_of(plans[n], config))}" for n in over)
+    if len(over) == 1:
+        needs = f"it needs {units.memory(peak_of(plans[over[0]], config))}"
+    else:
+        needs = "they need " + ", ".join(f"{schedule_title(n)} {units.memory(peak_of(plans[n], config))}"
+                                         for n in over)
     verb = "does" if len(over) == 1 else "do"
     return (f"{' and '.join(schedule_title(n) for n in over)} {verb} not fit this cap of {units.memory(cap)} "
-            f"per device (peak {needs}). ")
+            f"per device ({needs}). ")
 
 
 def headline(plans: dict[str, Plan], config: dict[str, Any]) -> tuple[str, str] | None:
