@@ -2,6 +2,7 @@
 
     python bench/planner.py            # all cases (a few minutes on 2 cores)
     python bench/planner.py --quick    # the three P=8 targets only
+    python bench/planner.py --sweep    # placement × cap × engine at P=8, M=20 (about 36 runs of --limit s)
 
 Uniform F = B = W = 1, P = 8, M = 20, 2 threads, open-source solver (HiGHS; Gurobi's free licence
 is far too small for these models), time limit 60 s each; P = 16, M = 64 and the sample models at
@@ -68,10 +69,47 @@ def case(title, scenario, placement, time_limit, mip_only=True):
         print(f"\nMIP from {family}: {p.provenance.solver_reason}")
 
 
+def cap_sweep(limit: float) -> None:
+    """Placement × cap × engine, each run on its own (no seeds between caps), and the monotone
+    sweep (each cap seeded with the tighter caps' plans) as the last column."""
+    from opplan.planner.sweep import sweep
+    from opplan.units import MemoryCap
+
+    caps = [4, 5, 6, 7, 8, 9]
+    print(f"\n### Cap sweep: P=8, M=20, F=B=W=1, {limit:g} s per run\n")
+    print("| placement | cap | engine | bubble | lower bound (makespan) | gap | status | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
+    for placement in ("mirrored", "contiguous"):
+        for cap in caps:
+            scenario = Scenario(8, 20, memory_caps=(cap,))
+            for engine in ("highs", "cpsat", "auto"):
+                t = time.perf_counter()
+                try:
+                    p = solve(scenario, PlannerOptions(placement=placement, time_limit=limit, solver=engine))
+                except OpplanError as error:
+                    print(f"| {placement} | {cap} | {engine} | {error} |||||", flush=True)
+                    continue
+                prov = p.provenance
+                print(f"| {placement} | {cap} | {engine} | {max(p.metrics.bubble):g} | {prov.lower_bound:g} | "
+                      f"{prov.gap:.3f} | {prov.status.value} | {time.perf_counter() - t:.1f} |", flush=True)
+        points = sweep(Scenario(8, 20), [MemoryCap((c,)) for c in caps],
+                       PlannerOptions(placement=placement, time_limit=limit))
+        print(f"\nmonotone sweep ({placement}, auto, seeded): "
+              + ", ".join(f"cap {pt.cap.values[0]:g} → {max(pt.plan.metrics.bubble):g}" if pt.plan else
+                          f"cap {pt.cap.values[0]:g} → none" for pt in points) + "\n", flush=True)
+        print("| placement | cap | engine | bubble | lower bound (makespan) | gap | status | seconds |")
+        print("|---|---|---|---|---|---|---|---|")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sweep", action="store_true", help="the cap sweep table only")
+    parser.add_argument("--limit", type=float, default=60.0, help="seconds per run in --sweep (default 60)")
     args = parser.parse_args()
+    if args.sweep:
+        cap_sweep(args.limit)
+        return
     case("Target 1: P=8, M=20, DualPipe's placement (device r holds stages r and P-1-r), cap 9 units",
          Scenario(8, 20, memory_caps=(9,)), "mirrored", 60)
     case("Target 2: P=8, M=20, one stage per device, 1F1B's caps 8,7,...,1",

@@ -190,6 +190,25 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return _finish(args, run_planner(scenario, _planner_options(args)))
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from opplan.planner.sweep import sweep
+
+    if (args.caps is None) == (args.caps_bytes is None):
+        raise OpplanError("give the caps to sweep: --caps 4,5,6 (activation units) or --caps-bytes 40GB,60GB")
+    unit, text = ("activations", args.caps) if args.caps is not None else ("bytes", args.caps_bytes)
+    caps = [MemoryCap.parse(part, unit) for part in text.split(",") if part.strip()]
+    options = _planner_options(args)
+
+    def show(point: Any) -> None:
+        if options.log is not None:
+            what = (f"bubble ratio {point.plan.metrics.bubble_ratio:.4f}" if point.plan is not None else point.error)
+            options.log(f"cap {point.cap.values[0]:g}: {what}")
+
+    rows = report.sweep_rows(sweep(_scenario(args), caps, options, on_point=show), unit)
+    _emit(args, {"points": rows}, report.sweep_text(rows))
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     scenario = _scenario(args)
     names = [s.strip() for s in args.schedules.split(",") if s.strip()]
@@ -283,6 +302,13 @@ def make_parser() -> argparse.ArgumentParser:
     _add_scenario_args(p)
     _add_planner_args(p)
     p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("sweep", help="opplan at several memory caps, each plan a warm start for the looser caps")
+    _add_scenario_args(p)
+    _add_planner_args(p)
+    p.add_argument("--caps", help="caps in activation units, one per point, e.g. 4,5,6,7,8,9 (each for every device)")
+    p.add_argument("--caps-bytes", help="caps in bytes, one per point, e.g. 50GB,60GB,70GB (each for every device)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("compare", help="one row per schedule under the same caps")
     _add_scenario_args(p)

@@ -172,3 +172,30 @@ def validation_text(source: str, plan: Plan, violations: Sequence[Violation]) ->
     if not violations:
         return f"{source}: valid ({len(plan.tasks)} tasks, makespan {plan.makespan:g})"
     return f"{source}: INVALID, {len(violations)} violation(s)\n" + "\n".join(f"  {v}" for v in violations)
+
+
+# --- sweeps -------------------------------------------------------------------------------------
+def sweep_rows(points: Sequence[Any], unit: str) -> list[dict[str, Any]]:
+    """One row per cap of ``opplan sweep``: the cap (in ``unit``) and the plan's summary, or the error."""
+    rows = []
+    for point in points:
+        row: dict[str, Any] = {"cap": point.cap.values[0], "cap_unit": unit}
+        row.update(plan_summary(point.plan) if point.plan is not None else {"error": point.error})
+        rows.append(row)
+    return rows
+
+
+def sweep_text(rows: Sequence[dict[str, Any]]) -> str:
+    """The trade-off as a table: bubble and iteration time per cap, tightest cap first."""
+    lines = ["cap              bubble ratio  max bubble   makespan   lower bound  gap     status     placement   seconds"]
+    for r in rows:
+        cap = format_bytes(r["cap"]) if r["cap_unit"] == "bytes" else f"{r['cap']:g} act."
+        if "error" in r:
+            lines.append(f"{cap:<16} {r['error']}")
+            continue
+        bound = "–" if r.get("lower_bound") is None else f"{r['lower_bound']:.6g}"
+        gap = "–" if r.get("gap") is None else f"{r['gap']:.3f}"
+        lines.append(f"{cap:<16} {r['bubble_ratio']:<13.4f} {max(r['bubble']):<12.6g} {r['makespan']:<10.6g} "
+                     f"{bound:<12} {gap:<7} {r.get('status') or '':<10} {r.get('placement') or '':<11} "
+                     f"{r.get('solve_seconds') or 0:.1f}")
+    return "\n".join(lines)

@@ -1,87 +1,51 @@
-"""Cancel from the page (issue 12.4, page side): pressing Cancel shows "cancelling…" until the
-worker stops, and the stop comes within 2 s on a model graph with a long time limit; the progress
-chart carries the incumbent on to the present."""
+"""A cancel takes effect in every phase: HiGHS runs that ignore it are left behind, the warm-start
+phase stops trying rules, the whole planner returns a valid plan soon after the request."""
 from __future__ import annotations
 
-import json
+import threading
 import time
-from pathlib import Path
 
-import pytest
-from streamlit.testing.v1 import AppTest
-
-from opplan.viz import progress_figure
-
-ROOT = Path(__file__).resolve().parents[1]
+from opplan.planner.api import PlannerOptions, solve
+from opplan.planner.backend_highs import ABANDON_AFTER, _run_or_abandon
+from opplan.planner.linear import SolveOptions
+from opplan.scenario import Scenario
 
 
-def cancel_after(started, seconds: float | None = None) -> None:
-    """Press Cancel on DeepSeek (8 devices, 16 micro-batches, 120 s limit) once ``started(job)``
-    holds, and check the page says "cancelling…", the stop comes within 2 s and the result says so."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).switch_page("views/3_Plan.py").run()
-    store = at.session_state["opplan_store"]
-    at.switch_page("views/1_Model.py").run()
-    at.selectbox(key="w:model_label").select("deepseek_v3_moe").run()
-    at.switch_page("views/3_Plan.py").run()
-    at.number_input(key="w:time_limit").set_value(120.0).run()
-    assert store["devices"] == 8
-    at.button(key="plan_run").click().run()
-    job = at.session_state["plan_job"]
-    began = time.monotonic()
-    while not started(job) and time.monotonic() - began < 60:
-        time.sleep(0.1)
-    assert not job.done, "the solve is still running when Cancel is pressed"
-    at.run()
-    pressed = time.monotonic()     # the click's callback sets the stop flag at the start of this run
-    at.button(key="plan_job:cancel").click().run()
-    if not job.done:
-        texts = [p.proto.text for p in at.get("progress")]
-        assert texts and texts[0].startswith("cancelling…"), texts
-        assert at.button(key="plan_job:cancel").label == "Cancelling…" and at.button(key="plan_job:cancel").disabled
-    while not job.done and time.monotonic() - pressed < 30:
-        time.sleep(0.05)
-    latency = job.finished - pressed if job.finished else float("inf")
-    assert latency < 2.0, f"the solve stopped {latency:.1f} s after Cancel"
-    at.run()
-    assert not at.exception
-    assert any("Cancelled" in c.value for c in at.caption), "the plan found before the stop is shown as such"
+class DeafSolver:
+    """Stands in for a HiGHS instance stuck in a phase that never looks at its interrupt flag."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.cancelled = False
+
+    def startSolve(self) -> threading.Thread:
+        worker = threading.Thread(target=time.sleep, args=(self.seconds,), daemon=True)
+        worker.start()
+        return worker
+
+    def cancelSolve(self) -> None:
+        self.cancelled = True
 
 
-def test_cancel_while_the_solver_runs_shows_cancelling_and_stops_within_two_seconds():
-    cancel_after(lambda job: any(line.startswith("placement v") for line in job.log))
+def test_a_run_that_ignores_the_cancel_is_abandoned():
+    deaf = DeafSolver(30.0)
+    began = time.perf_counter()
+    finished = _run_or_abandon(deaf, SolveOptions(time_limit=30.0, should_stop=lambda: True))
+    assert finished is False and deaf.cancelled
+    assert time.perf_counter() - began < ABANDON_AFTER + 5.0   # not the 30 s the run would take
 
 
-@pytest.mark.xfail(reason="planner side (opplan/planner): the warm starts of every placement (about the first "
-                          "8 s on this model) do not check the stop request yet; measured 2.3-4.9 s", strict=False)
-def test_cancel_during_the_warm_starts_stops_within_two_seconds():
-    began = time.monotonic()
-    cancel_after(lambda job: time.monotonic() - began > 2.0)
+def test_a_run_that_ends_by_itself_is_waited_for():
+    quick = DeafSolver(0.2)
+    assert _run_or_abandon(quick, SolveOptions(time_limit=30.0, should_stop=lambda: False)) is True
+    assert not quick.cancelled
 
 
-def test_progress_chart_marks_every_report_and_runs_on_to_now():
-    history = [(0.5, 100.0, 50.0), (1.0, 90.0, 60.0), (2.0, 80.0, 61.0)]
-    spec = json.loads(progress_figure(history, now=5.0).to_json())
-    assert len(spec["data"][0]["x"]) == 3 and "markers" in spec["data"][0]["mode"]
-    tail = spec["data"][2]
-    assert tail["x"] == [2.0, 5.0] and tail["y"] == [80.0, 80.0]
-
-
-def test_page_says_cancelling_until_the_worker_has_stopped():
-    """The page side alone, with a worker that takes 3 s to stop after the request."""
-    from opplan.ui import jobs
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).switch_page("views/3_Plan.py").run()
-
-    def slow_to_stop(job):
-        job.cancel_event.wait()
-        time.sleep(3.0)
-
-    config = {"devices": 8}
-    at.session_state["plan_job"] = jobs.start_job("solve", config, {"time_limit": 10.0}, slow_to_stop)
-    at.run()
-    assert at.get("progress")[0].proto.text.startswith("planner running")
-    at.button(key="plan_job:cancel").click().run()
-    assert not at.exception
-    assert at.get("progress")[0].proto.text.startswith("cancelling… "), at.get("progress")[0].proto.text
-    button = at.button(key="plan_job:cancel")
-    assert button.label == "Cancelling…" and button.disabled
+def test_the_planner_returns_a_valid_plan_when_cancelled_mid_run():
+    flag = threading.Event()
+    threading.Timer(1.0, flag.set).start()
+    began = time.perf_counter()
+    plan = solve(Scenario.from_options(stages=8, microbatches=20, f=1, b=1.5, w=0.5),
+                 PlannerOptions(time_limit=60, should_stop=flag.is_set))
+    assert plan.valid
+    assert time.perf_counter() - began < 30.0     # long before the 60 s limit (bench/cancel.py times it)

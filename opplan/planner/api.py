@@ -38,6 +38,7 @@ CANDIDATE_LAYOUTS: dict[str, tuple[Layout, bool]] = {
 }
 PLACEMENTS = ("auto", *CANDIDATE_LAYOUTS)
 COARSE_SHARE = 0.4     # operator level: the share of the time left spent planning whole stages first
+WARM_SHARE = 0.5       # past this share of the time limit no further warm start is built
 OBJECTIVES = ("makespan", "bubble", "memory")
 
 
@@ -83,12 +84,17 @@ def _say(options: PlannerOptions, message: str) -> None:
         options.log(message)
 
 
-def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0) -> list[Candidate]:
-    """The upper level: placed problems to schedule, with the baselines that run on each."""
+def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0,
+               until: float = math.inf) -> list[Candidate]:
+    """The upper level: placed problems to schedule, with the baselines that run on each. Past
+    ``until`` (a ``time.perf_counter`` time) no further placement is built once one exists."""
     out = []
     errors = []
     for name, (layout, searched) in CANDIDATE_LAYOUTS.items():
         if placement not in ("auto", name):
+            continue
+        if out and time.perf_counter() > until:
+            errors.append(f"{name}: not tried, the warm-start phase ran out of time")
             continue
         if searched and scenario.is_uniform:
             errors.append(f"{name}: a uniform pipeline's stages are identical, there is no cut to search")
@@ -103,24 +109,53 @@ def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0)
         except OpplanError as error:
             errors.append(f"{name}: {error}")
             continue
-        out.append(_with_baselines(Candidate(name, problem), baselines.running_on(layout)))
+        out.append(_with_baselines(Candidate(name, problem), baselines.running_on(layout), until))
     if not out:
         raise OpplanError("no placement applies to this scenario: " + "; ".join(errors))
     return out
 
 
-def _with_baselines(cand: Candidate, schedules: tuple[str, ...]) -> Candidate:
-    """Every baseline whose order runs on the candidate's placed problem becomes a warm start;
-    one that breaks a cap is fitted to the caps (its shape kept, its memory cut) first."""
+def _with_baselines(cand: Candidate, schedules: tuple[str, ...], until: float = math.inf) -> Candidate:
+    """Every baseline whose order runs on the candidate's placed problem becomes a warm start.
+    When none fits the caps, each is fitted to them (its shape kept, its memory cut). Past
+    ``until`` no further baseline is run or fitted once one fits."""
+    over_cap = []
     for schedule in schedules:
+        if cand.best is not None and time.perf_counter() > until:
+            break
         try:
             plan = baselines.run(schedule, cand.problem)
         except OpplanError:
             continue  # a precondition this scenario misses (e.g. DualPipe's M >= 2P)
         cand.warm_starts.append(plan)
         if plan.over_cap:
-            cand.warm_starts.extend(p for reserve in (False, True) if (p := _fitted_to_caps(plan, reserve)))
+            over_cap.append(plan)
+    if cand.best is None:
+        for plan in over_cap:
+            for reserve in (False, True):
+                if cand.best is not None and time.perf_counter() > until:
+                    return cand
+                fitted = _fitted_to_caps(plan, reserve)
+                if fitted is not None:
+                    cand.warm_starts.append(fitted)
     return cand
+
+
+def _add_seeds(cands: list[Candidate], seeds: tuple[Plan, ...]) -> None:
+    """Each seed's order, re-timed on the candidate of the same placement, where it is valid there."""
+    from opplan.simulate import DeadlockError
+
+    for seed in seeds:
+        for cand in cands:
+            if cand.placement != seed.provenance.placement:
+                continue
+            try:
+                plan = make_plan(cand.problem, seed.order, Provenance(producer="heuristic",
+                                                                     schedule="the plan for a tighter cap"))
+            except (DeadlockError, OpplanError):
+                continue   # the seed's order does not fit this candidate's problem (another cut)
+            if plan.valid:
+                cand.warm_starts.append(plan)
 
 
 def _fitted_to_caps(plan: Plan, reserve: bool) -> Plan | None:
@@ -140,12 +175,16 @@ def _fitted_to_caps(plan: Plan, reserve: bool) -> Plan | None:
     return fitted if fitted.valid else None
 
 
-def _heuristic_plans(problem: Problem, list_scheduling: bool = True) -> list[Plan]:
-    """List-scheduling plans, plus one micro-batch at a time (feasible whenever any plan is)."""
+def _heuristic_plans(problem: Problem, list_scheduling: bool = True, until: float = math.inf,
+                     should_stop: Callable[[], bool] | None = None) -> list[Plan]:
+    """List-scheduling plans, plus one micro-batch at a time (feasible whenever any plan is).
+    Past ``until``, or once a stop is asked for, no further rule is tried."""
     from opplan.planner.heuristic import RULES, list_schedule, sequential_order
 
     plans = []
     for rule in RULES if list_scheduling else ():
+        if time.perf_counter() > until or (should_stop is not None and should_stop()):
+            break
         order = list_schedule(problem, rule)
         if order is not None:
             plans.append(make_plan(problem, order, Provenance(producer="heuristic", schedule=f"list:{rule}")))
@@ -163,8 +202,11 @@ def _score(plan: Plan, scenario: Scenario, objective: str) -> float:
     return plan.metrics.makespan
 
 
-def solve(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
-    """The best plan found within the time limit, validated, with solver, status, bound and gap."""
+def solve(scenario: Scenario, options: PlannerOptions | None = None, seeds: tuple[Plan, ...] = ()) -> Plan:
+    """The best plan found within the time limit, validated, with solver, status, bound and gap.
+    ``seeds`` are plans found before (e.g. at a tighter memory cap): each one's order is re-timed
+    on the candidate of its placement and, where valid, becomes a warm start, so the answer is never
+    worse than a seed that still fits."""
     from opplan.planner.lower import improve
 
     options = options or PlannerOptions()
@@ -178,12 +220,15 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
             user_progress(Progress(time.perf_counter() - began, incumbent, min(p.bound, incumbent)))
 
         options = dataclasses.replace(options, progress=progress)
-    cands = candidates(scenario, options.placement, search_seconds=min(10.0, options.time_limit / 4))
+    # warm starts may take a share of the time; past it, what exists is what the solver starts from
+    warm_until = began + WARM_SHARE * options.time_limit
+    cands = candidates(scenario, options.placement, search_seconds=min(10.0, options.time_limit / 4), until=warm_until)
     if scenario.granularity != "stage":
         left = options.time_limit - (time.perf_counter() - began)
         cands.append(_from_stage_level(scenario, options, max(0.5, COARSE_SHARE * left)))
+    _add_seeds(cands, seeds)
     for cand in cands:
-        cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling))
+        cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling, warm_until, options.should_stop))
         best = cand.best
         _say(options, f"placement {cand.placement}: best warm start "
                       + (f"{best.schedule_name} makespan {best.metrics.makespan:g}" if best else "none fits the caps"))
@@ -198,7 +243,8 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None) -> Plan:
     for cand in cands:
         if cand.best is None:
             continue
-        if options.objective != "memory" and cand.best.metrics.makespan > best_warm:
+        if options.objective != "memory" and cand.best.metrics.makespan > best_warm \
+                and time.perf_counter() - began < WARM_SHARE * options.time_limit:
             bound = problem_lower_bound(cand.problem)
             if bound >= best_warm - 1e-9:
                 results.append(_as_result(cand.best, cand, PlanStatus.PRUNED,
@@ -252,8 +298,11 @@ def _from_stage_level(scenario: Scenario, options: PlannerOptions, seconds: floa
 
 
 def _as_result(warm: Plan, cand: Candidate, status: PlanStatus, reason: str) -> Plan:
-    """A candidate's warm start returned as it is (pruned, cancelled, or out of time)."""
-    return make_plan(warm.problem, warm.order, Provenance(
+    """A candidate's warm start returned as it is (pruned, cancelled, or out of time): the same
+    simulated and validated plan, with the planner's provenance (no second simulation)."""
+    if _gap(warm.metrics.makespan, warm.metrics.lower_bound) <= 1e-6:
+        status = PlanStatus.OPTIMAL   # it meets the bound: nothing the solver could have improved
+    return dataclasses.replace(warm, provenance=Provenance(
         producer="opplan", schedule="opplan", placement=cand.placement, status=status, solver="none",
         solver_reason=reason, warm_start=warm.schedule_name, lower_bound=warm.metrics.lower_bound,
         gap=_gap(warm.metrics.makespan, warm.metrics.lower_bound)))

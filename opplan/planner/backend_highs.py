@@ -38,6 +38,30 @@ def _new_highs():
         return highspy.Highs()
 
 
+ABANDON_AFTER = 1.5   # seconds a cancelled HiGHS run may take to stop before it is left behind
+
+
+def _run_or_abandon(h, options: SolveOptions) -> bool:
+    """Run ``h``; False when a requested stop was not honoured within ``ABANDON_AFTER`` seconds.
+
+    HiGHS checks its interrupt callbacks only between phases, and some (presolve, the root
+    heuristics on large models) run for tens of seconds without one. The run then continues in its
+    daemon thread until its own time limit, its result unread, and the caller goes on at once."""
+    if options.should_stop is None:
+        h.run()
+        return True
+    worker = h.startSolve()
+    asked = None
+    while worker.is_alive():
+        worker.join(0.1)
+        if asked is None and options.should_stop():
+            h.cancelSolve()
+            asked = time.perf_counter()
+        if asked is not None and worker.is_alive() and time.perf_counter() - asked > ABANDON_AFTER:
+            return False
+    return True
+
+
 def available() -> tuple[bool, str]:
     try:
         import highspy  # noqa: F401
@@ -98,7 +122,10 @@ def solve(model: LinearModel, options: SolveOptions) -> SolveResult:
             h.cbSimplexInterrupt.subscribe(on_lp)
             h.cbIpmInterrupt.subscribe(on_lp)
         h.setOptionValue("HandleUserInterrupt", True)
-    h.run()
+    if not _run_or_abandon(h, options):
+        return SolveResult(SolveStatus.NO_SOLUTION, NAME, runtime=time.perf_counter() - began,
+                           message=f"cancelled: HiGHS did not stop within {ABANDON_AFTER:g} s of the request, its "
+                                   "run was abandoned (it ends at its own time limit)")
     runtime = time.perf_counter() - began
     model_status = h.getModelStatus()
     info = h.getInfo()

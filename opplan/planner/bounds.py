@@ -140,9 +140,16 @@ def _one_machine(items: list[tuple[float, float]]) -> float:
     return best
 
 
-def heads_tails(a: Arcs, one_machine: bool = True) -> tuple[list[float], list[float]]:
-    """head[j] = earliest start of j; tail[j] = least time from j's start to the end (incl. j)."""
+ONE_MACHINE_TASKS = 5_000    # above this many tasks the bounds skip their quadratic refinements (12k tasks: 35 s)
+
+
+def heads_tails(a: Arcs, one_machine: bool | None = None) -> tuple[list[float], list[float]]:
+    """head[j] = earliest start of j; tail[j] = least time from j's start to the end (incl. j).
+    The one-machine refinement keeps ancestor sets (quadratic): by default only up to
+    ``ONE_MACHINE_TASKS`` tasks, beyond which heads and tails are the plain longest paths."""
     n = len(a.tasks)
+    if one_machine is None:
+        one_machine = n <= ONE_MACHINE_TASKS
     preds: list[list[tuple[int, float]]] = [[] for _ in range(n)]
     succs: list[list[tuple[int, float]]] = [[] for _ in range(n)]
     for i, j, lag in a.arcs:
@@ -196,7 +203,9 @@ def lower_bound(a: Arcs, head: list[float], tail: list[float]) -> float:
     for t in range(len(a.tasks)):
         by_dev[a.machine[t]].append((head[t], a.duration[t], tail[t] - a.duration[t]))
     for items in by_dev.values():
-        for h0 in sorted({h for h, _, _ in items}):
+        # every distinct head is a release date to try (quadratic); on big devices only the first
+        starts = sorted({h for h, _, _ in items}) if len(items) <= ONE_MACHINE_TASKS // 10 else [min(h for h, _, _ in items)]
+        for h0 in starts:
             sub = sorted(((p, q) for h, p, q in items if h >= h0), key=lambda x: -x[1])
             acc = 0.0
             for p, q in sub:   # the subset whose remaining tail is at least q

@@ -63,12 +63,15 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
     """Minimise the makespan of ``problem`` (placed) from the warm start ``warm`` within ``time_limit`` seconds.
     ``hint=False`` uses the warm start only as the horizon: a poor hint (one micro-batch at a time)
     holds the search near it for the whole run."""
+    began = time.perf_counter()   # before the import: loading CP-SAT takes seconds the first time
     from ortools.sat.python import cp_model
 
-    began = time.perf_counter()
     tg = build_task_graph(problem, warm.order.backward)
     n = len(tg)
+    timed = time.perf_counter()
     seed = _flattened(warm) if warm.valid else None   # the hint, and the start when it beats the warm start
+    # the solver's answer is simulated and validated after it stops: keep that much time in hand
+    reserve = 1.5 * (time.perf_counter() - timed)
     start_from = seed if seed is not None and seed.metrics.makespan < warm.metrics.makespan - 1e-9 else warm
     incumbent = start_from.metrics.makespan
     k, whole = _scale(list(tg.duration) + [incumbent], max(tg.duration, default=1.0))
@@ -108,7 +111,7 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
             model.AddHint(start[i], min(horizon - dur[i], max(0, int(round(times[tg.keys[i]] * k)))))
 
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - began))
+    solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - began) - reserve)
     solver.parameters.num_workers = max(1, workers)
     # presolve turns unit-length no-overlaps into all-different constraints over booleans and probes
     # them: at operator level that takes the whole budget before a first solution, so it stays off

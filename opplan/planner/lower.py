@@ -11,6 +11,7 @@ dropped, keeping the best valid one).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -25,6 +26,7 @@ from opplan.simulate import make_plan
 
 MIP_BINARY_LIMIT = 200_000   # above this many estimated binaries the time-indexed MIP gives way to CP-SAT
 FAR_GAP = 0.10               # a warm start this far above the bound (relative gap) goes to CP-SAT too
+MIP_SHARE = 0.4              # auto: the MIP's share of the time before CP-SAT takes over from its best plan
 
 
 def improve(problem: Problem, warm: Plan, options, time_limit: float, placement: str) -> Plan:
@@ -50,16 +52,21 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
     arcs = build_arcs(problem, scale=grid.scale)
     g_head, g_tail = heads_tails(arcs)
     state = {"solver": "none", "reason": "no horizon below the warm start was left to try"}
+    # auto: the MIP proves what it can in its share; CP-SAT searches on from its best plan
+    portfolio = options.solver == "auto" and _cpsat_available()
+    mip_deadline = began + MIP_SHARE * time_limit if portfolio else deadline
 
     def attempt(T: int) -> str:
         """Ask for a plan of length T grid steps: 'found', 'infeasible' or 'stopped'."""
         nonlocal best
-        left = deadline - time.perf_counter()
+        left = mip_deadline - time.perf_counter()
         if left < 0.2 or (options.should_stop is not None and options.should_stop()):
             return "stopped"
         step = build_step_model(problem, arcs, g_head, g_tail, T)
         if step.infeasible:   # the windows alone rule T out
             return "infeasible"
+        if options.should_stop is not None and options.should_stop():   # building a big model takes seconds
+            return "stopped"
         _say(options, f"placement {placement}: is there a plan of length {T * grid.scale:g}? "
                       f"({step.model.num_vars} binaries, {step.model.num_rows} rows)")
         run = solve_model(step.model, options.solver, SolveOptions(time_limit=left, mip_gap=0.0,
@@ -121,7 +128,19 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
                 break
             _report(options, began, best.metrics.makespan, bound)
     _report(options, began, best.metrics.makespan, bound)
+    stopped = options.should_stop is not None and options.should_stop()
+    if portfolio and not stopped and best.metrics.makespan > bound + 1e-9 * max(1.0, bound) \
+            and deadline - time.perf_counter() > 1.0:
+        reason = (f"CP-SAT from the MIP's best plan, because {state['solver']} did not close the gap in its "
+                  f"{MIP_SHARE:.0%} of the time ({state['reason']})")
+        return _improve_cpsat(problem, best, options, deadline, placement, bound, began, reason, warm)
     return _finish(best, warm, placement, status, state["solver"], state["reason"], bound, began)
+
+
+def _cpsat_available() -> bool:
+    from opplan.planner.cpsat import available
+
+    return available()[0]
 
 
 def _cpsat_reason(problem: Problem, binaries: float, solver: str, warm_gap: float) -> str | None:
@@ -153,8 +172,9 @@ def _cpsat_reason(problem: Problem, binaries: float, solver: str, warm_gap: floa
 
 
 def _improve_cpsat(problem: Problem, warm: Plan, options, deadline: float, placement: str, bound: float,
-                   began: float, reason: str) -> Plan:
-    """CP-SAT on the whole horizon; its bound counts only when no duration was rounded."""
+                   began: float, reason: str, first_warm: Plan | None = None) -> Plan:
+    """CP-SAT on the whole horizon from ``warm``; its bound counts only when no duration was rounded.
+    ``first_warm``: the warm start the whole run began from (when ``warm`` is an earlier engine's plan)."""
     from opplan.planner.cpsat import solve_cpsat
 
     _say(options, f"placement {placement}: {reason}")
@@ -168,7 +188,7 @@ def _improve_cpsat(problem: Problem, warm: Plan, options, deadline: float, place
     status = PlanStatus.CANCELLED if run.status == "cancelled" else PlanStatus.FEASIBLE
     detail = f"{reason}; solver status {run.status}" + ("" if run.exact else ", durations rounded (bound not proven)")
     _report(options, began, run.plan.metrics.makespan, bound)
-    return _finish(run.plan, warm, placement, status, "cp-sat", detail, bound, began)
+    return _finish(run.plan, first_warm or warm, placement, status, "cp-sat", detail, bound, began)
 
 
 def _minimise_memory(problem: Problem, warm: Plan, options, deadline: float, placement: str, bound: float,
@@ -218,7 +238,8 @@ def _finish(plan: Plan, warm: Plan, placement: str, status: PlanStatus, solver: 
     gap = max(0.0, (makespan - bound) / makespan) if makespan > 0 else 0.0
     if gap <= 1e-6:   # relative: stage times are sums of floats
         status = PlanStatus.OPTIMAL
-    return make_plan(plan.problem, plan.order, Provenance(
+    # the plan was simulated and validated when it was made; only its provenance changes here
+    return dataclasses.replace(plan, provenance=Provenance(
         producer="opplan", schedule="opplan", placement=placement, solver=solver, solver_reason=reason,
         status=status, lower_bound=bound, gap=gap, solve_seconds=time.perf_counter() - began,
         warm_start=warm.schedule_name, improved_on_warm_start=plan is not warm))

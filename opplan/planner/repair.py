@@ -12,6 +12,9 @@ times them and the validator checks the whole plan, as for every other producer.
 """
 from __future__ import annotations
 
+import bisect
+import heapq
+
 from opplan.actions import ComputeTask, Pass
 from opplan.planner.bounds import memory_room
 from opplan.problem import Problem
@@ -59,7 +62,7 @@ def _with_fewer_warmup_forwards(problem: Problem, seq: tuple[str, ...], room: fl
 class _Entry:
     """One order entry with what it takes (forwards) and gives back (weight gradients) on its device."""
 
-    __slots__ = ("charged", "forwards", "index", "is_lone_w", "keys", "needs", "tasks", "text")
+    __slots__ = ("charged", "done", "forwards", "index", "is_lone_w", "keys", "needs", "tasks", "text")
 
     def __init__(self, problem: Problem, text: str, backward: str, index: float) -> None:
         self.text = text
@@ -70,6 +73,7 @@ class _Entry:
         self.keys = {(t.stage, t.microbatch) for t in self.tasks}
         self.is_lone_w = len(self.tasks) == 1 and self.tasks[0].pass_ is Pass.WEIGHT_GRAD
         self.charged = 0.0           # bytes taken when placed (with the room reserved for later stages)
+        self.done = False
 
     def frees(self, problem: Problem) -> float:
         return sum(problem.stages[t.stage].activation_bytes for t in self.tasks if t.pass_.frees_activations)
@@ -87,7 +91,11 @@ def _fit_sequence(problem: Problem, seq: tuple[str, ...], room: float, backward:
     reserved: set[tuple[int, int]] = set()    # (stage, micro-batch) whose room an earlier forward took
     placed: list[_Entry] = []
     held: list[_Entry] = []                   # entries held back, in their original order
-    started_b: set[tuple[int, int]] = set()   # (stage, micro-batch) whose input gradient has run
+    held_forwards: set[tuple[int, int]] = set()   # (stage, micro-batch) of the forwards held back
+    held_stages: dict[int, int] = {}              # stage -> forwards of it held back
+    lone_w = {(e.tasks[0].stage, e.tasks[0].microbatch): e for e in queue if e.is_lone_w}
+    pullable: list[tuple[float, int, _Entry]] = []   # heap of lone weight gradients whose input gradient ran
+    front: list[_Entry] = []                  # a split block's members, next in line
     live = 0.0
     pos = 0
 
@@ -110,62 +118,77 @@ def _fit_sequence(problem: Problem, seq: tuple[str, ...], room: float, backward:
         for s, m in e.forwards:
             reserved.discard((s, m))
             reserved.update((t, m) for t in later[s])
-        started_b.update((t.stage, t.microbatch) for t in e.tasks if t.pass_ is Pass.INPUT_GRAD)
+        e.done = True
+        for t in e.tasks:
+            w = lone_w.get((t.stage, t.microbatch)) if t.pass_ is Pass.INPUT_GRAD else None
+            if w is not None and not w.done:
+                heapq.heappush(pullable, (w.index, id(w), w))
 
-    def blocked(e: _Entry, before: list[_Entry]) -> bool:
+    def blocked(e: _Entry) -> bool:
         """Its micro-batch waits on a held forward, or it would overtake a held forward of its stage."""
-        for h in before:
-            for s, m in h.forwards:
-                if (s, m) in e.keys or any(s == t for t, _ in e.forwards):
-                    return True
-        return False
+        return any(k in held_forwards for k in e.keys) or any(held_stages.get(s, 0) for s, _ in e.forwards)
 
     def pull_weight_gradients(until: _Entry) -> None:
         """Run waiting weight gradients (their input gradient already ran) until ``until`` fits."""
-        j = pos
-        while j < len(queue) and not fits(until):
-            e = queue[j]
-            if e.is_lone_w and (e.tasks[0].stage, e.tasks[0].microbatch) in started_b:
-                place(queue.pop(j))
-            else:
-                j += 1
+        while pullable and not fits(until):
+            _, _, w = heapq.heappop(pullable)
+            if not w.done:
+                place(w)
 
     def release_held() -> None:
-        """Entries held back go, in order per stage, as soon as memory and their own forward allow."""
+        """Entries held back go, in their order, as soon as memory and their own forward allow: an
+        entry behind a held forward of its stage or micro-batch waits; the first that finds no
+        memory stops the rest (they would overtake it)."""
         k = 0
+        seen_stages: set[int] = set()
+        seen_keys: set[tuple[int, int]] = set()
         while k < len(held):
             e = held[k]
-            if blocked(e, held[:k]):
+            if any(key in seen_keys for key in e.keys) or any(s in seen_stages for s, _ in e.forwards):
                 k += 1
                 continue
             if not fits(e):
                 pull_weight_gradients(e)
             if not fits(e):
+                if live + needs(e) > limit:
+                    return
+                seen_keys.update(e.forwards)          # held by its stage's in-flight limit only
+                seen_stages.update(s for s, _ in e.forwards)
                 k += 1
                 continue
-            place(held.pop(k))
-            k = 0
+            unhold(held.pop(k))
+            place(e)
+            k, seen_stages, seen_keys = 0, set(), set()
 
     def hold(e: _Entry) -> None:
-        held.append(e)
-        held.sort(key=lambda h: h.index)
+        bisect.insort(held, e, key=lambda h: h.index)
+        held_forwards.update(e.forwards)
+        for s, _ in e.forwards:
+            held_stages[s] = held_stages.get(s, 0) + 1
 
-    while pos < len(queue):
-        e = queue[pos]
-        pos += 1
+    def unhold(e: _Entry) -> None:
+        held_forwards.difference_update(e.forwards)
+        for s, _ in e.forwards:
+            held_stages[s] -= 1
+
+    while front or pos < len(queue):
+        if front:
+            e = front.pop(0)
+        else:
+            e = queue[pos]
+            pos += 1
         release_held()
-        if not blocked(e, held) and not fits(e):
+        if e.done:
+            continue      # a weight gradient pulled forward (perhaps just now, for a held forward)
+        if not blocked(e) and not fits(e):
             pull_weight_gradients(e)
-        if len(e.tasks) > 1 and (blocked(e, held) or not fits(e)):
+        if len(e.tasks) > 1 and (blocked(e) or not fits(e)):
             # a block (e.g. an overlapped F&B pair) that cannot run whole: run its members apart,
             # what frees memory first, so a held member does not hold the others back
             members = sorted(e.tasks, key=lambda t: t.pass_ is Pass.FORWARD)
-            queue[pos:pos] = [_Entry(problem, str(t), backward, e.index + 1e-3 * (n + 1)) for n, t in enumerate(members)]
+            front[:0] = [_Entry(problem, str(t), backward, e.index + 1e-3 * (n + 1)) for n, t in enumerate(members)]
             continue
-        if blocked(e, held):
-            hold(e)
-            continue
-        if not fits(e):
+        if blocked(e) or not fits(e):
             hold(e)
             continue
         place(e)
