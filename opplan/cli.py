@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -12,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from opplan import baselines, report
-from opplan.errors import OpplanError
+from opplan.errors import OpplanError, check_writable, read_user_file
 from opplan.granularity import GRANULARITIES
 from opplan.graph import load_model, uniform_chain
 from opplan.layout import CONTIGUOUS
+from opplan.limits import check_threads, cores, shown
 from opplan.outputs import Provenance
 from opplan.planner.api import OBJECTIVES, PLACEMENTS, PlannerOptions
 from opplan.planner.api import solve as run_planner
@@ -68,6 +70,31 @@ def error_line(error: OpplanError, args: argparse.Namespace | None) -> str:
     return f"{flag}: {message}"
 
 
+# --- option types: argparse reports a bad value as one line naming the flag ------------------------
+def _number_type(low: float, low_ok: bool, what: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{shown(text)} is not a number") from None
+        if not math.isfinite(value) or value < low or (value == low and not low_ok):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {shown(text)}")
+        return value
+    return parse
+
+
+_NON_NEGATIVE = _number_type(0.0, True, "a finite number >= 0")
+_POSITIVE = _number_type(0.0, False, "a finite number > 0")
+
+
+def _threads(text: str) -> int:
+    try:
+        return check_threads(int(text))
+    except (ValueError, OpplanError):
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {cores()} (the cores available), "
+                                         f"got {shown(text)}") from None
+
+
 # --- shared options ----------------------------------------------------------------------------
 def _add_model_args(p: argparse.ArgumentParser, microbatches: bool = True) -> None:
     p.add_argument("model", nargs="?",
@@ -104,10 +131,11 @@ def _add_planner_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solver", default="auto", choices=PLANNER_SOLVERS)
     p.add_argument("--objective", default="makespan", choices=OBJECTIVES)
     p.add_argument("--placement", default="auto", choices=PLACEMENTS)
-    p.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
-    p.add_argument("--gap", type=float, default=0.0, help="relative MIP gap to stop at (default 0)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--makespan-limit", type=float, help="objective memory: iteration time to stay within")
+    p.add_argument("--time-limit", type=_POSITIVE, default=60.0, help="seconds (default 60)")
+    p.add_argument("--gap", type=_NON_NEGATIVE, default=0.0, help="relative MIP gap to stop at (default 0)")
+    p.add_argument("--threads", type=_threads, default=min(2, cores()),
+                   help="solver threads, 1 to the cores available (default 2)")
+    p.add_argument("--makespan-limit", type=_POSITIVE, help="objective memory: iteration time to stay within")
     p.add_argument("--quiet", action="store_true", help="no progress display on stderr")
 
 
@@ -137,7 +165,7 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
 def _finish(args: argparse.Namespace, plan: Plan) -> int:
     """Save (--out) and print a plan; exit 1 when it breaks a rule."""
     if args.out:
-        save_plan(plan, args.out)
+        save_plan(plan, args.out)     # a one-line error if it cannot be written
     _emit(args, report.plan_summary(plan), report.plan_text(plan))
     return 0 if plan.valid else EXIT_INVALID
 
@@ -159,10 +187,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     scenario = _scenario(args)
     if not args.order:
         raise OpplanError("give --order FILE (lines 'dev0: 0F0 0F1 ...') or use 'opplan baseline NAME'")
-    try:
-        text = Path(args.order).read_text(encoding="utf-8")
-    except OSError:
-        raise OpplanError(f"{args.order}: cannot read the order file") from None
+    text = read_user_file(args.order, "order file")
     # an order file numbers stages one per device (stage s on device s); no memory cap applies
     if scenario.is_uniform:
         problem = uniform_problem(scenario.devices, scenario.microbatches, scenario.f, scenario.b, scenario.w)
@@ -322,13 +347,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        if getattr(args, "out", None):
+            check_writable(args.out, "plan")      # before any work, not after a long solve
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
     except OpplanError as error:
         sys.stderr.write(f"opplan: error: {error_line(error, args)}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("opplan: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # the reader went away (``opplan info ... | head -1``): stop quietly, and keep Python
+        # from failing again when it flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.stderr.write("opplan: error: output closed before it was all written (broken pipe)\n")
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ Costs are kept in the unit the user gave (milliseconds, FLOPs or bytes moved); t
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 import networkx as nx
 
 from opplan.errors import OpplanError, read_user_file
+from opplan.io.documents import parse_json_or_yaml
+from opplan.limits import MAX_DEVICES, MAX_TEXT_CHARS, check_integer, check_quantity, check_text, shown, shown_path
 
 MODEL_FORMAT = "opplan-model/1"
 PASSES = ("forward", "input_grad", "weight_grad")
@@ -23,15 +24,8 @@ KINDS = ("compute", "communication")
 
 
 def _check_number(value: Any, where: str) -> float:
-    """A non-negative finite number, or a one-line error naming ``where``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise OpplanError(f"{where} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if math.isnan(value) or math.isinf(value):
-        raise OpplanError(f"{where} must be finite, got {value}")
-    if value < 0:
-        raise OpplanError(f"{where} must be non-negative, got {value:g}")
-    return value
+    """A non-negative finite number within :data:`opplan.limits.MAX_QUANTITY`, or a one-line error."""
+    return check_quantity(value, where)
 
 
 @dataclass(frozen=True)
@@ -45,7 +39,7 @@ class PassCosts:
 
     def __post_init__(self) -> None:
         if self.unit not in COST_UNITS:
-            raise OpplanError(f"cost unit must be one of {', '.join(COST_UNITS)}, got {self.unit!r}")
+            raise OpplanError(f"cost unit must be one of {', '.join(COST_UNITS)}, got {shown(self.unit)}")
 
     def scaled(self, factor: float) -> tuple[float, float, float]:
         return (self.forward * factor, self.input_grad * factor, self.weight_grad * factor)
@@ -64,18 +58,17 @@ class Operator:
     group: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id:
-            raise OpplanError(f"operator id must be a non-empty string, got {self.id!r}")
+        check_text(self.id, "operator id")
         if self.kind not in KINDS:
-            raise OpplanError(f"operator {self.id!r}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+            raise OpplanError(f"operator {shown(self.id)}: kind must be one of {', '.join(KINDS)}, got {shown(self.kind)}")
         if self.kind == "compute" and self.costs.unit == "bytes":
-            raise OpplanError(f"operator {self.id!r}: a compute operator's cost is 'time' or 'flops', not 'bytes'")
+            raise OpplanError(f"operator {shown(self.id)}: a compute operator's cost is 'time' or 'flops', not 'bytes'")
         if self.kind == "communication" and self.costs.unit == "flops":
-            raise OpplanError(f"operator {self.id!r}: a communication operator's cost is 'time' or 'bytes', not 'flops'")
+            raise OpplanError(f"operator {shown(self.id)}: a communication operator's cost is 'time' or 'bytes', not 'flops'")
         for name in PASSES:
-            _check_number(getattr(self.costs, name), f"operator {self.id!r} field {self.costs.unit}.{name}")
-        _check_number(self.activation_bytes, f"operator {self.id!r} field activation_bytes")
-        _check_number(self.param_bytes, f"operator {self.id!r} field param_bytes")
+            _check_number(getattr(self.costs, name), f"operator {shown(self.id)} field {self.costs.unit}.{name}")
+        _check_number(self.activation_bytes, f"operator {shown(self.id)} field activation_bytes")
+        _check_number(self.param_bytes, f"operator {shown(self.id)} field param_bytes")
 
 
 @dataclass(frozen=True)
@@ -87,7 +80,9 @@ class Edge:
     bytes: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_number(self.bytes, f"edge {self.src!r} -> {self.dst!r} field bytes")
+        check_text(self.src, "edge src")
+        check_text(self.dst, "edge dst")
+        _check_number(self.bytes, f"edge {shown(self.src)} -> {shown(self.dst)} field bytes")
 
 
 @dataclass(frozen=True)
@@ -104,11 +99,11 @@ class ModelGraph:
 
     def __post_init__(self) -> None:
         if not self.operators:
-            raise OpplanError(f"model {self.name!r} has no operators")
+            raise OpplanError(f"model {shown(self.name)} has no operators")
         index: dict[str, int] = {}
         for position, op in enumerate(self.operators):
             if op.id in index:
-                raise OpplanError(f"duplicate operator id {op.id!r}")
+                raise OpplanError(f"duplicate operator id {shown(op.id)}")
             index[op.id] = position
         graph = nx.DiGraph()
         graph.add_nodes_from(op.id for op in self.operators)
@@ -116,11 +111,11 @@ class ModelGraph:
         for edge in self.edges:
             for end, name in (("src", edge.src), ("dst", edge.dst)):
                 if name not in index:
-                    raise OpplanError(f"edge {edge.src!r} -> {edge.dst!r}: unknown {end} operator {name!r}")
+                    raise OpplanError(f"edge {shown(edge.src)} -> {shown(edge.dst)}: unknown {end} operator {shown(name)}")
             if edge.src == edge.dst:
                 raise OpplanError(f"cycle: {edge.src} -> {edge.src} (an edge from an operator to itself)")
             if (edge.src, edge.dst) in seen_edges:
-                raise OpplanError(f"duplicate edge {edge.src!r} -> {edge.dst!r}")
+                raise OpplanError(f"duplicate edge {shown(edge.src)} -> {shown(edge.dst)}")
             seen_edges.add((edge.src, edge.dst))
             graph.add_edge(edge.src, edge.dst, bytes=edge.bytes)
         try:
@@ -138,7 +133,7 @@ class ModelGraph:
         try:
             return self.operators[self._index[op_id]]
         except KeyError:
-            raise OpplanError(f"unknown operator {op_id!r}") from None
+            raise OpplanError(f"unknown operator {shown(op_id)}") from None
 
     @property
     def digraph(self) -> nx.DiGraph:
@@ -186,7 +181,34 @@ class ModelGraph:
 
 
 # --- parsing user input ---------------------------------------------------------------------
+# The loader enforces schemas/model.schema.json (tests check that both accept the same files).
+_TOP_FIELDS = {"$schema", "format", "name", "description", "accelerator", "scenario", "operators", "edges"}
+_SCENARIO_FIELDS = ("devices", "microbatches", "accelerator")
 _OPERATOR_FIELDS = {"id", "kind", "time", "flops", "bytes", "activation_bytes", "param_bytes", "layer", "group"}
+MAX_LAYER = 1_000_000
+
+
+def _check_scenario(raw: Any, source: str) -> None:
+    """The optional suggested scenario (devices, micro-batches, accelerator): checked like the
+    schema says, then left to the dashboard; it is not part of the model graph."""
+    from opplan.cluster import ACCELERATORS
+
+    where = f"{source}: field scenario"
+    if not isinstance(raw, Mapping):
+        raise OpplanError(f"{where} must be an object, got {type(raw).__name__}")
+    unknown = sorted((k for k in raw if k not in _SCENARIO_FIELDS), key=str)
+    if unknown:
+        raise OpplanError(f"{where}: unknown field {shown(unknown[0])} (allowed: {', '.join(_SCENARIO_FIELDS)})")
+    for key in ("devices", "microbatches"):
+        value = raw.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+            raise OpplanError(f"{where}.{key} must be a positive whole number, got {shown(value)}")
+    if "accelerator" in raw and raw["accelerator"] not in ACCELERATORS:
+        raise OpplanError(f"{where}.accelerator must be one of {', '.join(ACCELERATORS)}, got {shown(raw['accelerator'])}")
+
+
+def _check_id(value: Any, where: str) -> str:
+    return check_text(value, where)
 
 
 def _parse_operator(raw: Any, position: int) -> Operator:
@@ -195,13 +217,11 @@ def _parse_operator(raw: Any, position: int) -> Operator:
         raise OpplanError(f"{where} must be an object, got {type(raw).__name__}")
     if "id" not in raw:
         raise OpplanError(f"{where} is missing required field 'id'")
-    op_id = raw["id"]
-    if not isinstance(op_id, str) or not op_id:
-        raise OpplanError(f"{where} field id must be a non-empty string, got {op_id!r}")
-    where = f"operator {op_id!r}"
-    unknown = sorted(set(raw) - _OPERATOR_FIELDS)
+    op_id = _check_id(raw["id"], f"{where} field id")
+    where = f"operator {shown(op_id)}"
+    unknown = sorted((k for k in raw if k not in _OPERATOR_FIELDS), key=str)
     if unknown:
-        raise OpplanError(f"{where}: unknown field {unknown[0]!r} (allowed: {', '.join(sorted(_OPERATOR_FIELDS))})")
+        raise OpplanError(f"{where}: unknown field {shown(unknown[0])} (allowed: {', '.join(sorted(_OPERATOR_FIELDS))})")
     units = [u for u in COST_UNITS if u in raw]
     if len(units) != 1:
         raise OpplanError(f"{where} needs exactly one of the cost fields 'time', 'flops' or 'bytes'"
@@ -213,19 +233,19 @@ def _parse_operator(raw: Any, position: int) -> Operator:
     for name in PASSES:
         if name not in costs_raw:
             raise OpplanError(f"{where} field {unit} is missing required key {name!r}")
-    extra = sorted(set(costs_raw) - set(PASSES))
+    extra = sorted((k for k in costs_raw if k not in PASSES), key=str)
     if extra:
-        raise OpplanError(f"{where} field {unit}: unknown key {extra[0]!r} (allowed: {', '.join(PASSES)})")
+        raise OpplanError(f"{where} field {unit}: unknown key {shown(extra[0])} (allowed: {', '.join(PASSES)})")
     values = [_check_number(costs_raw[name], f"{where} field {unit}.{name}") for name in PASSES]
     kind = raw.get("kind", "compute")
-    if not isinstance(kind, str):
-        raise OpplanError(f"{where} field kind must be a string, got {kind!r}")
-    layer = raw.get("layer")
-    if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int)):
-        raise OpplanError(f"{where} field layer must be an integer, got {layer!r}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise OpplanError(f"{where}: kind must be one of {', '.join(KINDS)}, got {shown(kind)}")
+    layer = raw.get("layer")          # optional; when present it must be valid (null included)
+    if "layer" in raw:
+        check_integer(layer, f"{where} field layer", 0, MAX_LAYER)
     group = raw.get("group")
-    if group is not None and not isinstance(group, str):
-        raise OpplanError(f"{where} field group must be a string, got {group!r}")
+    if "group" in raw:
+        check_text(group, f"{where} field group")
     return Operator(
         id=op_id, kind=kind, costs=PassCosts(*values, unit=unit),
         activation_bytes=_check_number(raw.get("activation_bytes", 0), f"{where} field activation_bytes"),
@@ -236,28 +256,36 @@ def _parse_operator(raw: Any, position: int) -> Operator:
 
 def _parse_edge(raw: Any, position: int) -> Edge:
     where = f"edge #{position}"
-    if isinstance(raw, (list, tuple)) and len(raw) in (2, 3):
-        raw = dict(zip(("src", "dst", "bytes"), raw))
     if not isinstance(raw, Mapping):
         raise OpplanError(f"{where} must be an object with src, dst and bytes, got {type(raw).__name__}")
     for key in ("src", "dst"):
         if key not in raw:
             raise OpplanError(f"{where} is missing required field {key!r}")
-        if not isinstance(raw[key], str):
-            raise OpplanError(f"{where} field {key} must be an operator id (string), got {raw[key]!r}")
-    extra = sorted(set(raw) - {"src", "dst", "bytes"})
+        _check_id(raw[key], f"{where} field {key}")
+    extra = sorted((k for k in raw if k not in ("src", "dst", "bytes")), key=str)
     if extra:
-        raise OpplanError(f"{where} ({raw['src']!r} -> {raw['dst']!r}): unknown field {extra[0]!r}")
-    return Edge(raw["src"], raw["dst"], _check_number(raw.get("bytes", 0), f"edge {raw['src']!r} -> {raw['dst']!r} field bytes"))
+        raise OpplanError(f"{where} ({shown(raw['src'])} -> {shown(raw['dst'])}): unknown field {shown(extra[0])}")
+    return Edge(raw["src"], raw["dst"],
+                _check_number(raw.get("bytes", 0), f"edge {shown(raw['src'])} -> {shown(raw['dst'])} field bytes"))
 
 
 def parse_model(data: Any, source: str = "model") -> ModelGraph:
-    """Build a ModelGraph from parsed JSON/YAML, raising one-line errors that name the problem."""
+    """Build a ModelGraph from parsed JSON/YAML, raising one-line errors that name the problem.
+
+    Absent ``format``, ``name`` and ``edges`` take their defaults (the schema documents them);
+    everything present must be what the schema allows."""
+    source = shown(source) if len(source) > 200 else source
     if not isinstance(data, Mapping):
         raise OpplanError(f"{source}: top level must be an object with 'operators' and 'edges', got {type(data).__name__}")
+    unknown = sorted((k for k in data if k not in _TOP_FIELDS), key=str)
+    if unknown:
+        raise OpplanError(f"{source}: unknown top-level field {shown(unknown[0])} "
+                          f"(allowed: {', '.join(sorted(_TOP_FIELDS - {'$schema'}))})")
     fmt = data.get("format", MODEL_FORMAT)
     if fmt != MODEL_FORMAT:
-        raise OpplanError(f"{source}: unsupported format {fmt!r} (expected {MODEL_FORMAT!r})")
+        raise OpplanError(f"{source}: unsupported format {shown(fmt)} (expected {MODEL_FORMAT!r})")
+    if "$schema" in data:
+        check_text(data["$schema"], f"{source}: field $schema", MAX_TEXT_CHARS)
     if "operators" not in data:
         raise OpplanError(f"{source}: missing required field 'operators'")
     ops_raw = data["operators"]
@@ -268,55 +296,40 @@ def parse_model(data: Any, source: str = "model") -> ModelGraph:
     edges_raw = data.get("edges", [])
     if not isinstance(edges_raw, list):
         raise OpplanError(f"{source}: field edges must be a list, got {type(edges_raw).__name__}")
-    name = data.get("name", Path(source).stem if source != "model" else "model")
-    if not isinstance(name, str):
-        raise OpplanError(f"{source}: field name must be a string, got {name!r}")
+    name = data.get("name", Path(source).stem if source != "model" else "model") or ""
+    if "name" in data:
+        name = check_text(data["name"], f"{source}: field name")
+    description = check_text(data.get("description", ""), f"{source}: field description", MAX_TEXT_CHARS,
+                             empty_ok=True)
     accelerator = data.get("accelerator")
-    if accelerator is not None and not isinstance(accelerator, str):
-        raise OpplanError(f"{source}: field accelerator must be a string, got {accelerator!r}")
+    if "accelerator" in data:
+        from opplan.cluster import ACCELERATORS
+
+        if not isinstance(accelerator, str) or accelerator not in ACCELERATORS:
+            raise OpplanError(f"{source}: field accelerator must be one of {', '.join(ACCELERATORS)}, "
+                              f"got {shown(accelerator)}")
+    if "scenario" in data:
+        _check_scenario(data["scenario"], source)
     operators = tuple(_parse_operator(raw, i) for i, raw in enumerate(ops_raw))
     edges = tuple(_parse_edge(raw, i) for i, raw in enumerate(edges_raw))
-    return ModelGraph(name=name, operators=operators, edges=edges,
-                      description=str(data.get("description", "")), accelerator=accelerator)
+    return ModelGraph(name=name or "model", operators=operators, edges=edges, description=description,
+                      accelerator=accelerator)
 
 
 def parse_model_text(text: str, source: str = "model") -> ModelGraph:
     """JSON or YAML text (JSON is tried first; YAML is a superset for our purposes)."""
+    from opplan.limits import MAX_FILE_BYTES, check_file_size
+
+    check_file_size(len(text), source)    # characters: at least a quarter of the bytes, at most all of them
+    if len(text) > MAX_FILE_BYTES // 4:
+        check_file_size(len(text.encode("utf-8")), source)
     if not text.strip():
         raise OpplanError(f"{source}: the file is empty")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as json_error:
-        try:
-            data = _yaml_load(text)
-        except Exception as yaml_error:  # yaml raises many types; all mean "not parseable"
-            first = str(yaml_error).splitlines()[0] if str(yaml_error) else type(yaml_error).__name__
-            raise OpplanError(f"{source}: not valid JSON ({json_error.msg} at line {json_error.lineno}) "
-                              f"nor YAML ({first})") from None
-        if isinstance(data, str) or data is None:
-            raise OpplanError(f"{source}: not valid JSON ({json_error.msg} at line {json_error.lineno}) "
-                              "and not a YAML mapping") from None
-    return parse_model(data, source)
-
-
-def _yaml_load(text: str) -> Any:
-    """YAML with YAML 1.2 floats: PyYAML (YAML 1.1) reads ``1.0e8`` or ``1e8`` as a string."""
-    import re
-
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$|^[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?$"),
-        list("-+0123456789."))
-    return yaml.load(text, Loader=Loader)
+    return parse_model(parse_json_or_yaml(text, source), source)
 
 
 def load_model(path: str | Path) -> ModelGraph:
-    return parse_model_text(read_user_file(path, "model file"), str(path))
+    return parse_model_text(read_user_file(path, "model file"), shown_path(path))
 
 
 def save_model(model: ModelGraph, path: str | Path) -> None:
@@ -330,7 +343,9 @@ def uniform_chain(stages: int, forward: float = 1.0, input_grad: float = 1.0, we
     One activation byte stands for one activation unit (one micro-batch of one stage).
     """
     if isinstance(stages, bool) or not isinstance(stages, int) or stages < 1:
-        raise OpplanError(f"stages must be a positive integer, got {stages!r}", field="stages")
+        raise OpplanError(f"stages must be a positive integer, got {shown(stages)}", field="stages")
+    if stages > MAX_DEVICES:
+        raise OpplanError(f"stages must be at most {MAX_DEVICES}, got {stages}", field="stages")
     ops = tuple(Operator(id=f"s{i}", costs=PassCosts(forward, input_grad, weight_grad), layer=i,
                          activation_bytes=activation_bytes, param_bytes=param_bytes) for i in range(stages))
     edges = tuple(Edge(f"s{i}", f"s{i + 1}") for i in range(stages - 1))

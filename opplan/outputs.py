@@ -43,9 +43,21 @@ def _finite_or_inf(value: Any, what: str) -> float:
 
 
 def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise OpplanError(f"plan field {what} must be a number, got {_short(value)}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise OpplanError(f"plan field {what} must be a finite number, got {_short(value)}")
+    return number
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise OpplanError(f"plan field {what} must be a non-negative integer, got {_short(value)}")
+    return value
 
 
 def _numbers(value: Any, what: str, inf_ok: bool = False) -> list[float]:
@@ -55,9 +67,11 @@ def _numbers(value: Any, what: str, inf_ok: bool = False) -> list[float]:
     return [convert(v, what) for v in value]
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+def _short(value: Any) -> str:
+    """A value for a message, bounded (``repr`` of a hostile value can be any size)."""
+    from opplan.limits import shown
+
+    return shown(value)
 
 
 def _mapping(data: Any, what: str) -> Mapping[str, Any]:
@@ -119,7 +133,7 @@ class Metrics:
                 critical_path=_number(data.get("critical_path", parts.get("critical_path", 0.0)),
                                       "metrics.critical_path"),
                 device_bound=_number(data.get("device_bound", parts.get("device", 0.0)), "metrics.device_bound"),
-                num_tasks=int(_number(data["num_tasks"], "metrics.num_tasks")),
+                num_tasks=_count(data["num_tasks"], "metrics.num_tasks"),
                 exposed_communication=_numbers(data["exposed_communication"], "metrics.exposed_communication")
                 if "exposed_communication" in data else [0.0] * len(data["busy"]),   # files before streams
             )

@@ -17,6 +17,7 @@ import networkx as nx
 from opplan.cluster import Cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
+from opplan.limits import MAX_DEVICES, check_integer, check_quantity, check_task_count, check_text, shown
 
 COMPUTE_STREAM = "compute"
 COMM_STREAM = "communication"
@@ -102,6 +103,10 @@ class Problem:
         if isinstance(self.microbatches, bool) or not isinstance(self.microbatches, int) or self.microbatches < 1:
             raise OpplanError(f"microbatches must be a positive integer, got {self.microbatches!r}",
                               field="microbatches")
+        if len(self.devices) > MAX_DEVICES:
+            raise OpplanError(f"devices must be at most {MAX_DEVICES}, got {len(self.devices)}", field="devices")
+        check_task_count(_task_estimate(len(self.stages), len(self.edges), self.microbatches),
+                         f"a problem of {len(self.stages)} stages and {self.microbatches} micro-batches")
         if not (isinstance(self.overlap_factor, (int, float)) and 0 < self.overlap_factor <= 2):
             raise OpplanError(f"overlap factor must be in (0, 2], got {self.overlap_factor!r}")
         n = len(self.stages)
@@ -219,22 +224,81 @@ class Problem:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Problem:
-        try:
-            devices = tuple(DeviceSpec(d["name"], math.inf if d.get("memory_bytes") is None else float(d["memory_bytes"]))
-                            for d in data["devices"])
-            stages = tuple(Stage(s["name"], int(s["device"]), s["forward"], s["input_grad"], s["weight_grad"],
-                                 s.get("activation_bytes", 1.0), s.get("param_bytes", 0.0), tuple(s.get("operators", ())),
-                                 s.get("stream", COMPUTE_STREAM), s.get("layout_stage"))
-                           for s in data["stages"])
-            edges = tuple(StageEdge(int(e["src"]), int(e["dst"]), float(e.get("bytes", 0.0)),
-                                    float(e.get("transfer_ms", 0.0))) for e in data["edges"])
-            return cls(stages, edges, devices, int(data["microbatches"]), float(data.get("overlap_factor", 1.0)),
-                       data.get("activation_unit_bytes"), data.get("name", ""))
-        except (KeyError, TypeError, ValueError) as error:
-            if isinstance(error, OpplanError):
-                raise
-            raise OpplanError(f"plan problem section is malformed: {type(error).__name__} {error}") from None
+    def from_dict(cls, data: Any) -> Problem:
+        """The problem section of a plan file, checked field by field (integers stay integers: a
+        ``device`` of 0.9 is an error, not device 0)."""
+        where = "plan problem"
+        data = _section(data, where, {"name", "microbatches", "overlap_factor", "activation_unit_bytes",
+                                      "devices", "stages", "edges"}, {"microbatches", "devices", "stages", "edges"})
+        devices_raw = _rows(data["devices"], f"{where}.devices", MAX_DEVICES)
+        stages_raw = _rows(data["stages"], f"{where}.stages")
+        edges_raw = _rows(data["edges"], f"{where}.edges")
+        microbatches = check_integer(data["microbatches"], f"{where}.microbatches", 1)
+        check_task_count(_task_estimate(len(stages_raw), len(edges_raw), microbatches), "the plan's problem")
+        devices = []
+        for i, d in enumerate(devices_raw):
+            d = _section(d, f"{where}.devices[{i}]", {"name", "memory_bytes"}, {"name"})
+            cap = d.get("memory_bytes")
+            devices.append(DeviceSpec(check_text(d["name"], f"{where}.devices[{i}].name"),
+                                      math.inf if cap is None else check_quantity(cap, f"{where}.devices[{i}].memory_bytes")))
+        stages = []
+        for i, s in enumerate(stages_raw):
+            at = f"{where}.stages[{i}]"
+            s = _section(s, at, {"name", "device", "forward", "input_grad", "weight_grad", "activation_bytes",
+                                 "param_bytes", "operators", "stream", "layout_stage"},
+                         {"name", "device", "forward", "input_grad", "weight_grad"})
+            operators = s.get("operators", [])
+            if not isinstance(operators, list):
+                raise OpplanError(f"{at}.operators must be a list of operator ids, got {shown(operators)}")
+            layout_stage = s.get("layout_stage")
+            stages.append(Stage(
+                check_text(s["name"], f"{at}.name"), check_integer(s["device"], f"{at}.device"),
+                *(check_quantity(s[k], f"{at}.{k}") for k in ("forward", "input_grad", "weight_grad")),
+                check_quantity(s.get("activation_bytes", 1.0), f"{at}.activation_bytes"),
+                check_quantity(s.get("param_bytes", 0.0), f"{at}.param_bytes"),
+                tuple(check_text(o, f"{at}.operators[{k}]") for k, o in enumerate(operators)),
+                check_text(s.get("stream", COMPUTE_STREAM), f"{at}.stream"),
+                None if layout_stage is None else check_integer(layout_stage, f"{at}.layout_stage")))
+        edges = []
+        for i, e in enumerate(edges_raw):
+            at = f"{where}.edges[{i}]"
+            e = _section(e, at, {"src", "dst", "bytes", "transfer_ms"}, {"src", "dst"})
+            edges.append(StageEdge(check_integer(e["src"], f"{at}.src"), check_integer(e["dst"], f"{at}.dst"),
+                                   check_quantity(e.get("bytes", 0.0), f"{at}.bytes"),
+                                   check_quantity(e.get("transfer_ms", 0.0), f"{at}.transfer_ms")))
+        overlap = data.get("overlap_factor", 1.0)
+        if isinstance(overlap, bool) or not isinstance(overlap, (int, float)):
+            raise OpplanError(f"{where}.overlap_factor must be a number, got {shown(overlap)}")
+        unit = data.get("activation_unit_bytes")
+        return cls(tuple(stages), tuple(edges), tuple(devices), microbatches, float(overlap),
+                   None if unit is None else check_quantity(unit, f"{where}.activation_unit_bytes"),
+                   check_text(data.get("name", ""), f"{where}.name", empty_ok=True))
+
+
+def _section(data: Any, where: str, allowed: set[str], required: set[str]) -> Mapping[str, Any]:
+    """A JSON object with only ``allowed`` keys and every ``required`` one."""
+    if not isinstance(data, Mapping):
+        raise OpplanError(f"{where} must be an object, got {type(data).__name__} {shown(data)}")
+    unknown = sorted((k for k in data if k not in allowed), key=str)
+    if unknown:
+        raise OpplanError(f"{where} has unknown field {shown(unknown[0])}")
+    missing = sorted(required - set(data))
+    if missing:
+        raise OpplanError(f"{where} is missing field {missing[0]!r}")
+    return data
+
+
+def _rows(value: Any, where: str, limit: int | None = None) -> list[Any]:
+    if not isinstance(value, list):
+        raise OpplanError(f"{where} must be a list, got {type(value).__name__} {shown(value)}")
+    if limit is not None and len(value) > limit:
+        raise OpplanError(f"{where} has {len(value):,} entries; the limit is {limit:,}")
+    return value
+
+
+def _task_estimate(stages: int, edges: int, microbatches: int) -> int:
+    """Tasks of a problem: three passes per stage and micro-batch, two transfers per edge."""
+    return (3 * stages + 2 * edges) * microbatches
 
 
 # --- builders -------------------------------------------------------------------------------
@@ -252,6 +316,8 @@ def uniform_problem(stages: int, microbatches: int, forward: float = 1.0, input_
             raise OpplanError(f"{name} must be a non-negative finite number, got {value!r}", field=name)
     if isinstance(stages, bool) or not isinstance(stages, int) or stages < 1:
         raise OpplanError(f"stages must be a positive integer, got {stages!r}", field="stages")
+    check_task_count(_task_estimate(stages, stages - 1, microbatches) if isinstance(microbatches, int) else 0,
+                     f"a pipeline of {stages} stages and {microbatches} micro-batches")
     placement = list(range(stages)) if placement is None else list(placement)
     if len(placement) != stages:
         raise OpplanError(f"placement lists {len(placement)} devices for {stages} stages")

@@ -13,6 +13,7 @@ from opplan.errors import OpplanError
 from opplan.granularity import check_granularity
 from opplan.graph import ModelGraph
 from opplan.layout import Layout
+from opplan.limits import MAX_DEVICES, check_task_count
 from opplan.problem import Problem
 from opplan.units import MemoryCap
 
@@ -46,6 +47,13 @@ class Scenario:
             raise OpplanError(f"devices must be a positive integer, got {self.devices!r}")
         if isinstance(self.microbatches, bool) or not isinstance(self.microbatches, int) or self.microbatches < 1:
             raise OpplanError(f"micro-batches must be a positive integer, got {self.microbatches!r}")
+        if self.devices > MAX_DEVICES:
+            raise OpplanError(f"devices must be at most {MAX_DEVICES}, got {self.devices}", field="devices")
+        # before any problem is built: a stage (or, finer, an operator) per device, three passes
+        # and two transfers per micro-batch, twice over for layouts with two chunks per device
+        units = self.devices if self.model is None or self.granularity == "stage" else \
+            max(self.devices, len(self.model.operators))
+        check_task_count(10 * units * self.microbatches, f"{self.devices} devices and {self.microbatches} micro-batches")
         if self.memory_caps is not None:
             caps = tuple(float(c) for c in self.memory_caps)
             if len(caps) == 1:

@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from opplan.actions import Entry, entry_names, is_transfer_name
-from opplan.errors import OpplanError, read_user_file
+from opplan.errors import OpplanError, read_user_file, write_user_file
+from opplan.io.documents import parse_json
+from opplan.limits import check_integer, check_quantity, check_text, shown, shown_path
 from opplan.outputs import Metrics, Provenance, Violation
 from opplan.problem import Problem
 
 PLAN_FORMAT = "opplan-plan/1"
+MAX_ENTRY_CHARS = 1000      # an order entry: a task name, or a block of a few of them
 
 
 def parse_entry(entry: str | Entry, backward: str = "split") -> tuple[str, ...]:
@@ -51,9 +54,10 @@ class Order:
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             if ":" not in line:
-                raise OpplanError(f"order line {number}: expected 'resource: entry entry ...', got {line.strip()!r}")
+                raise OpplanError(f"order line {number}: expected 'resource: entry entry ...', got {shown(line.strip())}")
             resource, rest = line.split(":", 1)
-            seqs[resource.strip()] = tuple(rest.split())
+            resource = check_text(resource.strip(), f"order line {number}: the resource name")
+            seqs[resource] = tuple(check_text(e, f"order line {number}: entry", MAX_ENTRY_CHARS) for e in rest.split())
         return cls(seqs, backward)
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,10 +65,25 @@ class Order:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Order:
-        try:
-            return cls({r: tuple(s) for r, s in data["sequences"].items()}, data.get("backward", "split"))
-        except (KeyError, AttributeError, TypeError) as error:
-            raise OpplanError(f"plan order section is malformed: {error}") from None
+        if not isinstance(data, Mapping):
+            raise OpplanError(f"plan order must be an object, got {type(data).__name__} {shown(data)}")
+        unknown = sorted((k for k in data if k not in ("backward", "sequences")), key=str)
+        if unknown:
+            raise OpplanError(f"plan order has unknown field {shown(unknown[0])}")
+        sequences = data.get("sequences")
+        if not isinstance(sequences, Mapping):
+            raise OpplanError(f"plan order.sequences must be an object of resource: [entries], got {shown(sequences)}")
+        checked: dict[str, tuple[str, ...]] = {}
+        for resource, seq in sequences.items():
+            check_text(resource, "plan order resource")
+            if not isinstance(seq, list):
+                raise OpplanError(f"plan order.sequences[{shown(resource)}] must be a list of entries, got {shown(seq)}")
+            checked[resource] = tuple(check_text(e, f"plan order entry on {shown(resource)}", MAX_ENTRY_CHARS)
+                                      for e in seq)
+        backward = data.get("backward", "split")
+        if backward not in ("split", "full"):
+            raise OpplanError(f"plan order.backward must be 'split' or 'full', got {shown(backward)}")
+        return cls(checked, backward)
 
 
 class TimedTask(NamedTuple):
@@ -124,43 +143,61 @@ class Plan:
         if not isinstance(data, Mapping):
             raise OpplanError(f"{source}: a plan must be a JSON object")
         if data.get("format") != PLAN_FORMAT:
-            raise OpplanError(f"{source}: not an opplan plan (format {data.get('format')!r}, expected {PLAN_FORMAT!r})")
+            raise OpplanError(f"{source}: not an opplan plan (format {shown(data.get('format'))}, "
+                              f"expected {PLAN_FORMAT!r})")
+        unknown = sorted((k for k in data if k not in _PLAN_FIELDS), key=str)
+        if unknown:
+            raise OpplanError(f"{source}: unknown top-level field {shown(unknown[0])}")
         for key in ("problem", "order", "tasks"):
             if key not in data:
                 raise OpplanError(f"{source}: missing required field {key!r}")
         if not isinstance(data["tasks"], list):
             raise OpplanError(f"{source}: field 'tasks' must be a list of [task, resource, start, end, group] rows")
-        tasks = []
-        for i, row in enumerate(data["tasks"]):
-            try:
-                if not isinstance(row, list):
-                    raise TypeError
-                key, resource, start, end = row[0], row[1], float(row[2]), float(row[3])
-                group = int(row[4]) if len(row) > 4 else -1
-            except (TypeError, ValueError, IndexError, OverflowError):
-                raise OpplanError(f"{source}: task row #{i} must be [task, resource, start, end, group]") from None
-            tasks.append(TimedTask(str(key), str(resource), start, end, group))
         try:
+            problem = Problem.from_dict(data["problem"])
+            order = Order.from_dict(data["order"])
+            tasks = [_task_row(row, i) for i, row in enumerate(data["tasks"])]
             metrics = None if data.get("metrics") is None else Metrics.from_dict(data["metrics"])
             provenance = Provenance.from_dict(data.get("provenance", {}))
         except OpplanError as error:
-            raise OpplanError(f"{source}: {error}") from None
-        return cls(Problem.from_dict(data["problem"]), Order.from_dict(data["order"]), tasks, metrics, provenance)
+            raise OpplanError(f"{source}: {error}") from None   # a plan file's field, not an option
+        return cls(problem, order, tasks, metrics, provenance)
+
+
+_PLAN_FIELDS = ("format", "provenance", "metrics", "problem", "order", "tasks")
+
+
+def _task_row(row: Any, i: int) -> TimedTask:
+    """One ``[task, resource, start, end, group]`` row of a plan file, checked."""
+    shape = f"task row #{i} must be [task, resource, start, end, group]"
+    if not isinstance(row, list) or len(row) not in (4, 5):
+        raise OpplanError(f"{shape}, got {shown(row)}")
+    key = check_text(row[0], f"task row #{i}: the task name", MAX_ENTRY_CHARS)
+    resource = check_text(row[1], f"task row #{i}: the resource")
+    start = check_quantity(row[2], f"task row #{i}: the start")
+    end = check_quantity(row[3], f"task row #{i}: the end")
+    group = -1 if len(row) == 4 else check_integer(row[4], f"task row #{i}: the group", -1)
+    return TimedTask(key, resource, start, end, group)
 
 
 def save_plan(plan: Plan, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(plan.to_dict()) + "\n", encoding="utf-8")
+    write_user_file(path, json.dumps(plan.to_dict()) + "\n", "plan")
 
 
 def load_plan(path: str | Path) -> Plan:
     text = read_user_file(path, "plan file")
+    where = shown_path(path)
     if not text.strip():
-        raise OpplanError(f"{path}: the file is empty")
+        raise OpplanError(f"{where}: the file is empty")
     try:
-        data = json.loads(text)
+        data = parse_json(text, where)
+    except OpplanError:
+        raise
     except json.JSONDecodeError as error:
-        raise OpplanError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    return Plan.from_dict(data, str(path))
+        raise OpplanError(f"{where}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    except ValueError as error:     # an integer past Python's conversion limit
+        raise OpplanError(f"{where}: not valid JSON ({str(error)[:80]})") from None
+    return Plan.from_dict(data, where)
 
 
 def order_from_lists(problem: Problem, per_device: Iterable[Iterable[str | Entry]],

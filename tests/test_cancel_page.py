@@ -67,15 +67,17 @@ def test_progress_chart_marks_every_report_and_runs_on_to_now():
     assert tail["x"] == [2.0, 5.0] and tail["y"] == [80.0, 80.0]
 
 
+def slow_to_stop(job):
+    """A worker's work that takes 3 s to stop once cancelled (module level: workers import it by name)."""
+    job.cancel_event.wait()
+    time.sleep(3.0)
+
+
 def test_page_says_cancelling_until_the_worker_has_stopped():
     """The page side alone, with a worker that takes 3 s to stop after the request."""
     from opplan.ui import jobs
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).switch_page("views/3_Plan.py").run()
-
-    def slow_to_stop(job):
-        job.cancel_event.wait()
-        time.sleep(3.0)
 
     config = {"devices": 8}
     at.session_state["plan_job"] = jobs.start_job("solve", config, {"time_limit": 10.0}, slow_to_stop)

@@ -253,7 +253,7 @@ def test_upload_keeps_the_previous_model_on_a_bad_file():
     assert values["model_label"] == "uploaded: tiny.json" and models.current_model(values).name == "tiny"
     assert not models.upload_model(values, "tiny.json", "id1", b"ignored"), "the same upload is taken once"
     assert not models.upload_model(values, "bin.json", "id2", b"\xff\xfe")
-    assert values["_upload_error"] == "bin.json: not a text file (not UTF-8)"
+    assert values["_upload_error"].startswith("bin.json: not a text file (not UTF-8)")
     assert not models.upload_model(values, "junk.json", "id3", b"{not json")
     assert values["_upload_error"].startswith("junk.json") and "\n" not in values["_upload_error"]
     assert values["model_label"] == "uploaded: tiny.json"
@@ -315,23 +315,6 @@ def test_granularity_reaches_the_scenario_for_models_only():
 
 
 # --- jobs -------------------------------------------------------------------------------------------
-def test_job_progress_text_and_errors_on_the_worker_thread():
-    job = jobs.start_job("solve", {"x": 1}, {"time_limit": 4.0}, lambda j: j.history.append((0.1, 12.0, 10.0)))
-    job.thread.join(5)
-    assert job.done and job.error is None
-    fraction, text = job.progress()
-    assert 0 <= fraction <= 0.99 and "of up to 4 s" in text and "best iteration so far 12 · bound 10" in text
-    sweep_job = jobs.Job("sweep", "k", {}, {"time_limit": 2.0, "caps": [1, 2, 3]})
-    assert sweep_job.time_budget == 6.0 and sweep_job.progress()[1].startswith("sweep running")
-
-    def broken(job):
-        raise ValueError("boom")
-
-    job = jobs.start_job("solve", {}, {}, broken)
-    job.thread.join(5)
-    assert job.error == "internal error: ValueError: boom" and "Traceback" in job.crash
-
-
 def test_planner_options_use_one_thread_count():
     options = jobs.plan_options(store(solver="highs", mip_gap=5.0))
     assert options["mip_gap"] == pytest.approx(0.05)

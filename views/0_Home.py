@@ -10,6 +10,7 @@ from opplan.ui import plans as pl
 from opplan.ui.config import config_key
 from opplan.ui.display import schedule_title, units_for
 from opplan.ui.state import store, widget
+from opplan.ui.text import plain
 from opplan.viz import gantt_figure
 
 SLOT = "home_job"
@@ -61,7 +62,7 @@ if job.error:
 pl.remember_result(values, job)
 plans, skipped = results.home_plans(job.config, job.result)
 for name, reason in skipped:
-    st.info(f"{schedule_title(name)} is not shown: {reason}")
+    st.info(f"{schedule_title(name)} is not shown: {plain(reason)}")
 if config_key(job.config) != config_key(config):
     st.caption("Settings changed since this run; press **Plan** to update. Showing: "
                + ui.summary(job.config, st.session_state.get(f"{SLOT}:label")))

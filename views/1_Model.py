@@ -12,6 +12,7 @@ from opplan.ui import caps, models
 from opplan.ui import components as ui
 from opplan.ui import plans as pl
 from opplan.ui.state import store, widget
+from opplan.ui.text import plain
 
 GRANULARITY_LABELS = {"stage": "stage", "layer": "layer", "operator": "operator (comm on its own stream)"}
 st.title("Model")
@@ -26,7 +27,7 @@ upload = right.file_uploader("Upload a model (JSON or YAML, format opplan-model/
 if upload is not None and models.upload_model(values, upload.name, upload.file_id, upload.getvalue()):
     st.rerun()  # the selectbox above must list the new model
 if upload is not None and values.get("_upload_error"):
-    right.error(f"{values['_upload_error']} — the previous model ({values.get('model_label')}) is still in use.")
+    right.error(f"{plain(values['_upload_error'])} — the previous model ({plain(values.get('model_label'))}) is still in use.")
 
 with st.expander("Build a model from its hyperparameters", expanded=values.get("model_label", "").startswith("built:")):
     st.caption("A dense transformer, a mixture-of-experts transformer or a two-tower multimodal model, "
@@ -59,7 +60,7 @@ if model is None:
 ops_df, edges_df = models.model_tables(model)
 st.markdown(models.model_summary(model))
 if model.description:
-    st.caption(model.description)
+    st.caption(plain(model.description))
 widget(st.radio, "granularity", "Plan at the granularity of", options=list(GRANULARITIES), horizontal=True,
        format_func=GRANULARITY_LABELS.get,
        help="Stage: each stage runs back to back and its all-to-all costs device time. Layer / operator: stages "
@@ -92,7 +93,7 @@ if a.button("Apply edits", type="primary"):
         models.adopt_model(values, models.model_from_tables(model, ops_edit, edges_edit))
         st.rerun()
     except OpplanError as error:
-        b.error(f"{error} — the model was not changed; your edits are still in the tables.")
+        b.error(f"{plain(error)} — the model was not changed; your edits are still in the tables.")
 
 st.download_button("Download this model (JSON)", data=json.dumps(model.to_dict(), indent=1),
                    file_name=f"{model.name}.json", mime="application/json", on_click="ignore")

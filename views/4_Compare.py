@@ -10,6 +10,7 @@ from opplan.ui import results, tables
 from opplan.ui import sweep as sw
 from opplan.ui.display import schedule_title, units_for
 from opplan.ui.state import store, widget
+from opplan.ui.text import plain
 from opplan.viz import bubble_figure, gantt_figure, memory_figure, pareto_figure
 
 SWEEP = "sweep_job"
@@ -29,7 +30,7 @@ if opplan_plan is None:
 plans, skipped = pl.collect_plans(config, [n for n in chosen if n in available and n not in loaded], opplan_plan)
 plans.update({n: loaded[n] for n in chosen if n in loaded})
 for name, reason in skipped:
-    st.warning(f"{schedule_title(name)}: {reason}")
+    st.warning(f"{schedule_title(name)}: {plain(reason)}")
 if not plans:
     st.info("Pick at least one schedule that applies to this scenario.")
     st.stop()
@@ -77,9 +78,9 @@ swept = sw.sweep_applies(sweep, config)
 if swept and not sweep.done:
     ui.job_progress(SWEEP)
 elif swept and sweep.error:
-    st.error(sweep.error)
+    st.error(plain(sweep.error))
 if swept and sweep.done and sweep.log:
-    st.caption(sw.sweep_log(sweep))
+    st.caption(plain(sw.sweep_log(sweep)))
 points = sw.pareto_points(config, (sweep.result or []) if swept else [], opplan_plan)
 st.plotly_chart(pareto_figure(points, units.mem_label), key="compare_pareto")
 

@@ -5,6 +5,7 @@ import contextlib
 import math
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -13,6 +14,8 @@ from opplan.planner.linear import INF, LinearModel, Progress, SolveOptions, Solv
 
 NAME = "highs"
 _THREADS_IN_USE: int | None = None   # HiGHS keeps one thread pool per process: a later solve cannot change its size
+_LOCK = threading.Lock()             # guards _THREADS_IN_USE, _BANNER_SHOWN and the fd-1 redirect
+_BANNER_SHOWN = False                # the banner prints once per process: only the first instance needs silencing
 
 
 @contextlib.contextmanager
@@ -32,10 +35,20 @@ def _stdout_silenced():
 
 
 def _new_highs():
+    """A Highs instance; the first one of the process is made with file descriptor 1 silenced.
+
+    Later ones do not touch the descriptor: redirecting it from concurrent solves (threads of the
+    dashboard) could restore it to another solve's /dev/null and leave stdout silenced for good."""
     import highspy
 
-    with _stdout_silenced():
-        return highspy.Highs()
+    global _BANNER_SHOWN
+    with _LOCK:
+        if not _BANNER_SHOWN:
+            with _stdout_silenced():
+                h = highspy.Highs()
+            _BANNER_SHOWN = True
+            return h
+    return highspy.Highs()
 
 
 ABANDON_AFTER = 1.5   # seconds a cancelled HiGHS run may take to stop before it is left behind
@@ -76,9 +89,10 @@ def solve(model: LinearModel, options: SolveOptions) -> SolveResult:
     global _THREADS_IN_USE
     h = _new_highs()
     h.setOptionValue("output_flag", bool(options.verbose))
-    if _THREADS_IN_USE is not None and _THREADS_IN_USE != options.threads:
-        highspy.Highs.resetGlobalScheduler(True)
-    _THREADS_IN_USE = options.threads
+    with _LOCK:
+        if _THREADS_IN_USE is not None and _THREADS_IN_USE != options.threads:
+            highspy.Highs.resetGlobalScheduler(True)
+        _THREADS_IN_USE = options.threads
     h.setOptionValue("threads", int(options.threads))
     h.setOptionValue("time_limit", float(options.time_limit))
     h.setOptionValue("mip_rel_gap", float(options.mip_gap))

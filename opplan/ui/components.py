@@ -18,6 +18,7 @@ from opplan.ui.jobs import Job
 from opplan.ui.results import Card
 from opplan.ui.state import store, widget
 from opplan.ui.tables import figure_html, figure_png, metrics_csv, plan_json
+from opplan.ui.text import plain
 
 FIX_HINT = " — fix it on the Model or Cluster page."
 
@@ -35,9 +36,9 @@ def model_select(factory: Callable[..., Any], label: str, help: str) -> str:
     try:
         models.choose_model(values, choice)
     except OpplanError as error:
-        st.error(str(error))
+        st.error(plain(error))
     if values.get("_scenario_note"):
-        st.caption(values["_scenario_note"])
+        st.caption(plain(values["_scenario_note"]))
     return choice
 
 
@@ -89,8 +90,18 @@ def model_builder() -> bool:
             builder.build(values, family)
             return True
         except OpplanError as error:
-            st.error(f"{error} — the model was not changed.")
+            st.error(f"{plain(error)} — the model was not changed.")
     return False
+
+
+def _upload_text(upload: Any, what: str) -> str:
+    """An uploaded file's text, within the size limit and decoded (OpplanError naming the file)."""
+    from opplan.errors import decode_user_text
+    from opplan.limits import check_file_size
+
+    data = upload.getvalue()
+    check_file_size(len(data), upload.name)
+    return decode_user_text(data, upload.name, what)
 
 
 def scenario_sidebar() -> None:
@@ -103,7 +114,7 @@ def scenario_sidebar() -> None:
         values["_link_read"] = True
         ignored = share.apply_query_params(values, st.query_params.to_dict())
         if ignored:
-            st.sidebar.warning("Ignored in the link: " + "; ".join(ignored) + ".")
+            st.sidebar.warning(plain("Ignored in the link: " + "; ".join(ignored) + "."))
     st.query_params.from_dict(share.query_params(values))
     with st.sidebar:
         st.caption("The scenario: model, cluster, caps and solver options. The address bar holds the main "
@@ -114,13 +125,13 @@ def scenario_sidebar() -> None:
         if upload is not None and upload.file_id != values.get("_scenario_upload_id"):
             values["_scenario_upload_id"] = upload.file_id
             try:
-                share.load_scenario(values, upload.getvalue().decode("utf-8", errors="replace"), upload.name)
+                share.load_scenario(values, _upload_text(upload, "scenario file"), upload.name)
                 values["_scenario_error"] = None
                 st.query_params.from_dict(share.query_params(values))
             except OpplanError as error:
                 values["_scenario_error"] = f"{error} — the scenario was not changed."
         if upload is not None and values.get("_scenario_error"):
-            st.error(values["_scenario_error"])
+            st.error(plain(values["_scenario_error"]))
 
 
 def saved_plans(config: dict[str, Any]) -> dict[str, Plan]:
@@ -136,17 +147,17 @@ def saved_plans(config: dict[str, Any]) -> dict[str, Plan]:
             values["_plan_upload_id"] = upload.file_id
             try:
                 name = f"saved: {upload.name}"
-                loaded[name] = share.load_plan_text(upload.getvalue().decode("utf-8", errors="replace"), upload.name)
+                loaded[name] = share.load_plan_text(_upload_text(upload, "plan file"), upload.name)
                 values["compare_schedules"] = [*values.get("compare_schedules", []), name]
                 values["_plan_error"] = None
             except OpplanError as error:
                 values["_plan_error"] = str(error)
         if upload is not None and values.get("_plan_error"):
-            st.error(values["_plan_error"])
+            st.error(plain(values["_plan_error"]))
         for name, plan in loaded.items():
             why = share.plan_mismatch(plan, config)
             if why:
-                st.caption(f"{name}: {why} — compared as it is.")
+                st.caption(plain(f"{name}: {why} — compared as it is."))
     return loaded
 
 
@@ -157,7 +168,7 @@ def scenario_header(prefix: str = "**Scenario:** ", hint: str = FIX_HINT) -> dic
         config, notes = resolve_config(store())
         scenario_from_config(config)
     except OpplanError as error:
-        st.error(f"{error}{hint}")
+        st.error(f"{plain(error)}{hint}")
         st.stop()
     st.markdown(f"{prefix}{summary(config)}")
     for note in notes:
@@ -207,7 +218,7 @@ def job_progress(slot: str) -> None:
 
 def job_failure(job: Job) -> None:
     """A failed job's one-line error, and for a bug its traceback in an expander."""
-    st.error(job.error)
+    st.error(plain(job.error))
     if job.crash:
         with st.expander("Details for a bug report"):
             st.code(job.crash)

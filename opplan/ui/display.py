@@ -8,6 +8,7 @@ from typing import Any
 
 from opplan.ui.config import GB
 from opplan.ui.models import UNIFORM
+from opplan.ui.text import plain
 from opplan.units import NO_CAP, format_bytes
 
 TITLES = {"opplan": "opplan", "gpipe": "GPipe", "1f1b": "1F1B", "interleaved-1f1b": "interleaved 1F1B",
@@ -54,7 +55,7 @@ def schedule_title(name: str) -> str:
 def scenario_summary(config: dict[str, Any], model_label: str) -> str:
     """One line naming the scenario, for captions and sidebars."""
     units = units_for(config)
-    model = model_label if config["model"] is not None else UNIFORM
+    model = plain(model_label) if config["model"] is not None else UNIFORM
     caps = config.get("caps")
     if caps:
         cap = units.memory(caps[0]) if len(set(caps)) == 1 else "per device " + ", ".join(

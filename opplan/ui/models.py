@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
@@ -13,8 +14,10 @@ from typing import Any
 import pandas as pd
 
 from opplan.cluster import ACCELERATORS
-from opplan.errors import OpplanError
+from opplan.errors import OpplanError, decode_user_text
 from opplan.graph import ModelGraph, parse_model_text, uniform_chain
+from opplan.limits import MAX_TEXT_CHARS, check_file_size, check_text
+from opplan.ui.text import plain
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_models"
 UNIFORM = "uniform pipeline"
@@ -36,20 +39,36 @@ def model_choices(values: dict[str, Any]) -> list[str]:
     return choices
 
 
-_PARSED: OrderedDict[tuple[str, str], ModelGraph] = OrderedDict()
+_PARSED: OrderedDict[tuple[str, str], tuple[ModelGraph, int]] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+CACHE_ENTRIES = 16
+CACHE_BYTES = 64 * 1000 * 1000     # text size of the cached models together; one larger is not cached
 
 
 def load_model_text(text: str, source: str) -> ModelGraph:
-    """Parse a model (cached); raises OpplanError with a one-line message naming the problem."""
-    key = (text, source)
-    if key in _PARSED:
-        _PARSED.move_to_end(key)
-        return _PARSED[key]
+    """Parse a model (cached); raises OpplanError with a one-line message naming the problem.
+
+    The cache is shared by every session of the server: it is locked, keyed by a digest (not by
+    the text), and bounded in entries and in bytes, so uploads cannot pin memory without end."""
+    key = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), source)
+    with _PARSED_LOCK:
+        if key in _PARSED:
+            _PARSED.move_to_end(key)
+            return _PARSED[key][0]
     model = parse_model_text(text, source)
-    _PARSED[key] = model
-    while len(_PARSED) > 16:
-        _PARSED.popitem(last=False)
+    size = len(text)
+    if size <= CACHE_BYTES:
+        with _PARSED_LOCK:
+            _PARSED[key] = (model, size)
+            while len(_PARSED) > CACHE_ENTRIES or sum(n for _, n in _PARSED.values()) > CACHE_BYTES:
+                _PARSED.popitem(last=False)
     return model
+
+
+def cache_size() -> tuple[int, int]:
+    """(models, bytes of their text) held by the parse cache."""
+    with _PARSED_LOCK:
+        return len(_PARSED), sum(n for _, n in _PARSED.values())
 
 
 def set_model(values: dict[str, Any], text: str | None, label: str) -> None:
@@ -146,13 +165,12 @@ def upload_model(values: dict[str, Any], name: str, file_id: str, data: bytes) -
     values["_upload_id"] = file_id
     values["_upload_error"] = None
     try:
-        text = data.decode("utf-8")
+        check_text(name, "the file name", MAX_TEXT_CHARS)
+        check_file_size(len(data), name)
+        text = decode_user_text(data, name, "model file")
         model = load_model_text(text, name)
         set_model(values, json.dumps(model.to_dict()), f"uploaded: {name}")
         apply_scenario(values, suggested_scenario(text), name, model)
-    except UnicodeDecodeError:
-        values["_upload_error"] = f"{name}: not a text file (not UTF-8)"
-        return False
     except OpplanError as error:
         message = str(error)
         values["_upload_error"] = message if message.startswith(name) else f"{name}: {message}"
@@ -184,7 +202,7 @@ def uniform_as_model(values: dict[str, Any]) -> ModelGraph:
 def model_summary(model: ModelGraph) -> str:
     """One line on a model graph: operators, edges, parameter memory, accelerator."""
     comm = sum(op.kind == "communication" for op in model.operators)
-    return (f"**{model.name}** — {len(model.operators)} operators ({comm} communication), {len(model.edges)} edges, "
+    return (f"**{plain(model.name)}** — {len(model.operators)} operators ({comm} communication), {len(model.edges)} edges, "
             f"{model.total_param_bytes / 1e9:.3g} GB of parameters and optimizer state"
             + (f", costed for {model.accelerator}" if model.accelerator else "") + ".")
 

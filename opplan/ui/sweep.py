@@ -45,28 +45,30 @@ def sweep_options(values: dict[str, Any], seconds: float, caps: list[float]) -> 
 
 
 def start_sweep(config: dict[str, Any], options: dict[str, Any], caps: list[float]) -> Job:
-    """opplan at several memory caps (the Pareto curve); points land in ``job.result`` as they come.
-    Their ``peak`` and ``cap`` are in the cap unit (units, or bytes)."""
+    """opplan at several memory caps (the Pareto curve), in a worker; points land in ``job.result``
+    as they come. Their ``peak`` and ``cap`` are in the cap unit (units, or bytes)."""
+    return start_job("sweep", uncapped(config), options, sweep_work, config, options, caps)
+
+
+def sweep_work(job: Any, config: dict[str, Any], options: dict[str, Any], caps: list[float]) -> list[dict[str, Any]]:
+    """The sweep itself (runs in a worker): each point is published as soon as it is solved."""
     from opplan.planner.api import solve
 
-    def work(job: Job) -> list[dict[str, Any]]:
-        points: list[dict[str, Any]] = []
-        job.result = points
-        for k, cap in enumerate(caps):
-            if job.cancel_event.is_set():
-                break
-            capped = dict(config, caps=[cap] * config["devices"])
-            job.log.append(f"cap {cap:.4g}: solving ({k + 1}/{len(caps)})")
-            try:
-                result = solve(scenario_from_config(capped), planner_options(options, None))
-            except OpplanError as error:
-                job.log.append(f"cap {cap:.4g}: {error}")
-                continue
-            points.append({"schedule": "opplan", "cap": cap, "peak": peak_of(result, capped),
-                           "bubble_ratio": result.metrics.bubble_ratio, "makespan": result.makespan})
-        return points
-
-    return start_job("sweep", uncapped(config), options, work)
+    points: list[dict[str, Any]] = []
+    for k, cap in enumerate(caps):
+        if job.cancel_event.is_set():
+            break
+        capped = dict(config, caps=[cap] * config["devices"])
+        job.log.append(f"cap {cap:.4g}: solving ({k + 1}/{len(caps)})")
+        try:
+            result = solve(scenario_from_config(capped), planner_options(options, None))
+        except OpplanError as error:
+            job.log.append(f"cap {cap:.4g}: {error}")
+            continue
+        points.append({"schedule": "opplan", "cap": cap, "peak": peak_of(result, capped),
+                       "bubble_ratio": result.metrics.bubble_ratio, "makespan": result.makespan})
+        job.result = points      # publish the points so far
+    return points
 
 
 def sweep_applies(sweep: Job | None, config: dict[str, Any]) -> bool:
