@@ -23,6 +23,7 @@ from opplan.ui.jobs import Job
 from opplan.ui.models import model_from_tables, model_tables
 from opplan.ui.plans import baseline_plan
 from opplan.ui.tables import figure_png
+from opplan.ui.text import plain
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 90
@@ -140,7 +141,7 @@ def test_picking_a_sample_on_home_applies_its_scenario():
     at.selectbox(key="w:model_label").select("inception_dag").run()
     no_exceptions(at)
     assert at.number_input(key="w:devices").value == 2 and at.number_input(key="w:microbatches").value == 8
-    assert any("inception_dag suggests 2 devices" in c.value for c in at.caption)
+    assert any(plain("inception_dag suggests 2 devices, 8 micro-batches") in c.value for c in at.caption)
     at.switch_page("views/2_Cluster.py").run()
     assert at.number_input(key="w:devices").value == 2
 
