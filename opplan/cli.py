@@ -24,7 +24,7 @@ from opplan.planner.api import solve as run_planner
 from opplan.planner.solvers import PLANNER_SOLVERS
 from opplan.problem import uniform_problem
 from opplan.scenario import Scenario
-from opplan.schedule import Order, Plan, load_plan, save_plan
+from opplan.schedule import Order, Plan, load_plan, order_from_lists, save_plan
 from opplan.simulate import make_plan
 from opplan.units import MemoryCap
 from opplan.validate import validate
@@ -35,7 +35,8 @@ EXIT_USAGE = 2
 # the flag that sets each field a library error may name (memory_cap, devices: see _flag)
 FLAGS = {"stages": "--stages", "devices": "--devices", "microbatches": "--microbatches", "f": "--f", "b": "--b",
          "w": "--w", "fb": "--fb", "accelerator": "--accelerator", "solver": "--solver",
-         "ep_bandwidth": "--ep-bandwidth", "granularity": "--granularity"}
+         "ep_bandwidth": "--ep-bandwidth", "granularity": "--granularity", "ranks": "--ranks", "hidden": "--hidden",
+         "rows": "--rows", "iterations": "--iterations", "layers_per_unit": "--layers-per-unit"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -184,6 +185,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    if args.order and Path(args.order).suffix.lower() == ".csv":
+        return _simulate_torch_csv(args)
     scenario = _scenario(args)
     if not args.order:
         raise OpplanError("give --order FILE (lines 'dev0: 0F0 0F1 ...') or use 'opplan baseline NAME'")
@@ -196,6 +199,70 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                                            scenario.microbatches)
     order = Order.from_text(text, "split")
     return _finish(args, make_plan(problem, order, Provenance(producer="order-file", schedule=Path(args.order).stem)))
+
+
+def _simulate_torch_csv(args: argparse.Namespace) -> int:
+    """A PyTorch schedule CSV: ranks, stages, M and the layout come from the file (flags may confirm them)."""
+    from opplan.io.torch_order import read_schedule
+
+    csv = read_schedule(args.order)
+    for field, given, found in (("stages", args.stages, csv.ranks), ("devices", args.devices, csv.ranks),
+                                ("microbatches", args.microbatches, csv.microbatches)):
+        if given is not None and given != found:
+            raise OpplanError(f"{field} {given} disagrees with {args.order}, which has {found}", field=field)
+    layout = csv.layout()
+    if layout is None:
+        raise OpplanError(f"{args.order}: its stage->rank mapping {list(csv.placement)} follows no layout opplan "
+                          "models (contiguous, interleaved, v)")
+    if args.model is None:
+        args.stages = csv.ranks
+    else:
+        args.devices = csv.ranks
+    args.microbatches = csv.microbatches
+    scenario = _scenario(args)
+    # like an order file, a CSV is timed without a memory cap
+    problem = (layout.uniform_problem(scenario.devices, scenario.microbatches, scenario.f, scenario.b, scenario.w)
+               if scenario.is_uniform else
+               layout.model_problem(scenario.model, scenario.cluster().with_memory(math.inf), scenario.microbatches))
+    order = order_from_lists(problem, csv.lists)
+    return _finish(args, make_plan(problem, order, Provenance(producer="torch-csv", schedule=Path(args.order).stem)))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A saved plan as PyTorch's schedule CSV or as a Chrome trace (stdout, or --out)."""
+    from opplan.io.chrome_trace import plan_trace, trace_json
+    from opplan.io.torch_export import plan_to_torch_csv
+
+    plan = load_plan(args.plan)
+    text = plan_to_torch_csv(plan) if args.format == "torch-csv" else trace_json(plan_trace(plan))
+    if args.out:
+        _write_text(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _write_text(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise OpplanError(f"{path}: cannot write ({error.strerror})") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """A saved plan on PyTorch's pipeline runtime: gradients checked, predicted beside measured time."""
+    from opplan.runtime import RunConfig, run_plan
+
+    plan = load_plan(args.plan)
+    config = RunConfig(ranks=args.ranks, hidden=args.hidden, rows=args.rows, layers_per_unit=args.layers_per_unit,
+                       iterations=args.iterations)
+    result = run_plan(plan, config)
+    if args.trace:
+        from opplan.io.chrome_trace import run_trace, trace_json
+
+        _write_text(args.trace, trace_json(run_trace(result, [d.name for d in plan.problem.devices])))
+    _emit(args, result.summary(), result.text())
+    return 0 if result.gradients_match else EXIT_INVALID
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -308,10 +375,33 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="time an order (per-device sequences) and check it")
     _add_model_args(p)
-    p.add_argument("--order", help="order file: one line per device, 'dev0: 0F0 0F1 ... 0B0 0W0 ...'")
+    p.add_argument("--order", help="order file: one line per device, 'dev0: 0F0 0F1 ... 0B0 0W0 ...', or a "
+                                    "PyTorch schedule CSV (*.csv: one row per rank, P, M and layout read from it)")
     p.add_argument("--out", help="write the plan JSON here")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("export", help="a saved plan as PyTorch's pipeline schedule CSV or a Chrome trace")
+    p.add_argument("plan", help="plan JSON written by --out")
+    p.add_argument("--format", required=True, choices=("torch-csv", "chrome-trace"),
+                   help="torch-csv: one row per rank for torch.distributed.pipelining's _load_csv; "
+                        "chrome-trace: JSON for chrome://tracing and Perfetto")
+    p.add_argument("--out", help="write here (default: stdout)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("run", help="run a saved plan on PyTorch's pipeline runtime (needs opplan[torch]): "
+                                   "gradients vs a single process, predicted vs measured time")
+    p.add_argument("plan", help="plan JSON written by --out")
+    p.add_argument("--ranks", type=int, help="CPU processes to start (default and only choice: the plan's devices)")
+    p.add_argument("--hidden", type=int, default=64, help="width of the synthetic model's Linear layers (default 64)")
+    p.add_argument("--rows", type=int, default=8, help="rows of one micro-batch (default 8)")
+    p.add_argument("--layers-per-unit", type=float, default=2.0,
+                   help="Linear layers per unit of a stage's forward time (default 2, so a V-shaped plan's half "
+                        "stages get one each; at least one per stage)")
+    p.add_argument("--iterations", type=int, default=5, help="timed iterations; the median is reported (default 5)")
+    p.add_argument("--trace", help="write the measured median iteration here as a Chrome trace")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a saved plan; exit 0 when valid, 1 with the violations")
     p.add_argument("plan", help="plan JSON written by --out")

@@ -10,6 +10,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+python -m pip install --quiet --disable-pip-version-check -e '.[test,torch]'   # torch: the runtime tests
 python -m ruff check --quiet .    # the style the project keeps (pyproject.toml [tool.ruff])
 python -m pytest -q "$@"

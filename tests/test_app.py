@@ -309,7 +309,7 @@ def test_plan_page_runs_the_planner_and_reports_solver_status_and_gap():
     assert "Solver:" in text and "gap" in text
     assert job.result.provenance.solver in ("highs", "none"), job.result.provenance
     assert [m.label.split(" (")[0] for m in at.metric][:2] == ["Iteration time", "Bubble ratio"]
-    assert len(at.main.get("download_button")) == 4
+    assert len(at.main.get("download_button")) == 6     # plan, Gantt HTML/PNG, metrics, PyTorch CSV, Chrome trace
     assert any(gantt_bars(spec) for spec in chart_specs(at))
     at.switch_page("views/4_Compare.py").run()
     no_exceptions(at)
@@ -339,7 +339,12 @@ def test_compare_page_shows_gantt_memory_bubbles_and_pareto():
     assert any(t["name"] == "memory cap" for t in memory["data"])
     assert {t["name"] for t in pareto["data"]} >= {"1F1B", "DualPipe", "ZB-H1"}
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 3
-    assert len(at.main.get("download_button")) == 4
+    assert len(at.main.get("download_button")) == 6
+    buttons = {b.proto.label: b.proto for b in at.main.get("download_button")}
+    assert {"PyTorch schedule (CSV)", "Chrome trace (JSON)"} <= set(buttons)
+    at.selectbox(key="compare_export:which").select("dualpipe").run()     # a layout PyTorch's runtime cannot hold
+    torch_csv = next(b.proto for b in at.main.get("download_button") if b.proto.label == "PyTorch schedule (CSV)")
+    assert torch_csv.disabled and "two devices" in torch_csv.help
 
 
 def test_compare_page_explains_a_schedule_that_does_not_apply():

@@ -155,7 +155,8 @@ def test_home_demo_compare_and_upload(server, browser_page):
     page.wait_for_function(f"document.querySelectorAll('{BARS}').length > 100")
     assert "opplan" in page.locator("[data-testid=stMultiSelect]").inner_text()
     shot(page, "compare")
-    for label, suffix, magic in (("Gantt chart (PNG)", ".png", b"\x89PNG"), ("Metrics (CSV)", ".csv", b"schedule,")):
+    for label, suffix, magic in (("Gantt chart (PNG)", ".png", b"\x89PNG"), ("Metrics (CSV)", ".csv", b"schedule,"),
+                                 ("Chrome trace (JSON)", ".trace.json", b'{"traceEvents"')):
         with page.expect_download(timeout=60_000) as download:
             page.get_by_role("button", name=label).click()
         path = ARTIFACTS / f"export{suffix}"

@@ -151,6 +151,13 @@ def test_workers_run_below_the_server_priority():
     assert job.result >= min(19, os.nice(0) + 10), "workers yield the CPU to the server"
 
 
+def test_the_streamlit_side_installs_the_session_probe():
+    from opplan.ui import components, session
+
+    assert components.session is session and jobs.SESSION_PROBE is session.session_probe
+    assert session.session_probe() is None, "outside a server there is no session to watch"
+
+
 def test_pool_is_as_large_as_the_cores():
     from opplan.limits import cores
 

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "opplan"
 # modules allowed to import streamlit inside opplan/ui (everything else there is pure logic)
-UI_STREAMLIT_MODULES = {"opplan.ui.state", "opplan.ui.components"}
+UI_STREAMLIT_MODULES = {"opplan.ui.state", "opplan.ui.components", "opplan.ui.session"}
 LAYERS = ("opplan.ui", "opplan.planner", "opplan.baselines", "opplan.viz", "opplan.runtime")
 TOP_LEVEL_NON_CORE = {"opplan.cli"}
 

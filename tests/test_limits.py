@@ -250,8 +250,10 @@ def test_sizes_have_a_ceiling_named_in_the_error(capsys, args):
 
 def test_the_task_ceiling_follows_free_memory(monkeypatch):
     assert limits.max_tasks() <= limits.MAX_TASKS
-    monkeypatch.setattr(limits.os, "sysconf", lambda name: 1000 if name == "SC_AVPHYS_PAGES" else 4096)
-    assert limits.max_tasks() == 10_000
+    monkeypatch.setattr(limits, "available_memory", lambda: 100 * 10**6)
+    assert limits.max_tasks() == 50_000
+    monkeypatch.setattr(limits, "available_memory", lambda: None)
+    assert limits.max_tasks() == limits.MAX_TASKS
 
 
 # --- CLI options --------------------------------------------------------------------------------------------

@@ -129,9 +129,8 @@ def test_list_scheduling_stops_when_asked():
         calls.append(1)
         return len(calls) > 3
 
-    began = time.perf_counter()
     assert list_schedule(problem, "critical-path", should_stop=stop) is None
-    assert time.perf_counter() - began < 1.0 and len(calls) == 4
+    assert len(calls) == 4, "asked every 256 steps, stopped at the first yes (step 768 of 48,000)"
 
 
 @pytest.mark.parametrize("rule", list(RULES))

@@ -51,3 +51,20 @@ def test_cli_sweep_prints_one_row_per_cap(capsys):
 def test_cli_sweep_needs_its_caps(capsys):
     assert main(["sweep", "--stages", "4", "-m", "8"]) == 2
     assert "--caps" in capsys.readouterr().err
+
+
+def test_compare_page_sweep_is_monotone_and_tightest_first():
+    import threading
+    from types import SimpleNamespace
+
+    from opplan.ui.config import DEFAULTS, base_config
+    from opplan.ui.sweep import sweep_work
+
+    config = base_config(dict(DEFAULTS, devices=4, microbatches=8))
+    job = SimpleNamespace(cancel_event=threading.Event(), log=[], result=None)
+    options = {"solver": "auto", "objective": "makespan", "time_limit": 2.0, "placement": "mirrored"}
+    points = sweep_work(job, config, options, [6.0, 3.0, 4.0])
+    assert [p["cap"] for p in points] == [3.0, 4.0, 6.0]
+    ratios = [p["bubble_ratio"] for p in points]
+    assert all(later <= earlier + 1e-9 for earlier, later in zip(ratios, ratios[1:])), ratios
+    assert job.result == points

@@ -183,9 +183,12 @@ def _heuristic_plans(problem: Problem, list_scheduling: bool = True, until: floa
 
     plans = []
     for rule in RULES if list_scheduling else ():
-        if time.perf_counter() > until or (should_stop is not None and should_stop()):
+        def out_of_time() -> bool:
+            return time.perf_counter() > until or (should_stop is not None and should_stop())
+
+        if out_of_time():
             break
-        order = list_schedule(problem, rule)
+        order = list_schedule(problem, rule, should_stop=out_of_time)
         if order is not None:
             plans.append(make_plan(problem, order, Provenance(producer="heuristic", schedule=f"list:{rule}")))
     plans.append(make_plan(problem, sequential_order(problem), Provenance(producer="heuristic", schedule="sequential")))

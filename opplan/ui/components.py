@@ -9,7 +9,7 @@ import streamlit as st
 
 from opplan.errors import OpplanError
 from opplan.schedule import Plan
-from opplan.ui import models
+from opplan.ui import exports, models, session  # noqa: F401  (session: a closed tab cancels its solve)
 from opplan.ui import plans as pl
 from opplan.ui.caps import resolve_config
 from opplan.ui.config import scenario_from_config
@@ -248,3 +248,11 @@ def export_buttons(fig: Any, plans: dict[str, Plan], config: dict[str, Any], key
                             mime="image/png", on_click="ignore", key=f"{key}:png")
     cols[3].download_button("Metrics (CSV)", data=lambda: metrics_csv(plans, config), file_name="metrics.csv",
                             mime="text/csv", on_click="ignore", key=f"{key}:csv")
+    cols = st.columns(4)     # the chosen plan for PyTorch's pipeline runtime and for trace viewers
+    reason = exports.torch_csv_reason(plans[chosen])
+    cols[0].download_button("PyTorch schedule (CSV)", data=lambda: exports.torch_csv(plans[chosen]),
+                            file_name=f"{chosen}-torch.csv", mime="text/csv", on_click="ignore", key=f"{key}:torch",
+                            disabled=reason is not None, help=reason or "torch.distributed.pipelining's _load_csv")
+    cols[1].download_button("Chrome trace (JSON)", data=lambda: exports.chrome_trace(plans[chosen]),
+                            file_name=f"{chosen}-trace.json", mime="application/json", on_click="ignore",
+                            key=f"{key}:trace", help="chrome://tracing or ui.perfetto.dev")

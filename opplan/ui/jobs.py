@@ -386,18 +386,13 @@ def _worker_main(conn: Any, stop: Any, work: Callable[..., Any], args: tuple[Any
 
 
 # --- starting jobs ---------------------------------------------------------------------------------
+# Set by ``opplan.ui.session`` (a Streamlit module): called when a job starts, it returns a
+# function telling whether the starting browser session is still connected, or None.
+SESSION_PROBE: Callable[[], Callable[[], bool] | None] | None = None
+
+
 def _session_probe() -> Callable[[], bool] | None:
-    """Whether the Streamlit session that starts a job is still connected (None outside a server)."""
-    try:
-        from streamlit.runtime import Runtime
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-    except ImportError:
-        return None
-    ctx = get_script_run_ctx(suppress_warning=True)
-    if ctx is None or not Runtime.exists():
-        return None
-    runtime, session_id = Runtime.instance(), ctx.session_id
-    return lambda: runtime.is_active_session(session_id)
+    return SESSION_PROBE() if SESSION_PROBE is not None else None
 
 
 def start_job(kind: str, config: dict[str, Any], options: dict[str, Any], work: Callable[..., Any], *args: Any,

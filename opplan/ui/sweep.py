@@ -51,20 +51,24 @@ def start_sweep(config: dict[str, Any], options: dict[str, Any], caps: list[floa
 
 
 def sweep_work(job: Any, config: dict[str, Any], options: dict[str, Any], caps: list[float]) -> list[dict[str, Any]]:
-    """The sweep itself (runs in a worker): each point is published as soon as it is solved."""
+    """The sweep itself (runs in a worker): tightest cap first, each cap seeded with the plans of
+    the tighter ones (so the curve never rises as memory grows); each point is published as soon
+    as it is solved."""
     from opplan.planner.api import solve
 
     points: list[dict[str, Any]] = []
-    for k, cap in enumerate(caps):
+    found: list[Plan] = []
+    for k, cap in enumerate(sorted(caps)):
         if job.cancel_event.is_set():
             break
         capped = dict(config, caps=[cap] * config["devices"])
         job.log.append(f"cap {cap:.4g}: solving ({k + 1}/{len(caps)})")
         try:
-            result = solve(scenario_from_config(capped), planner_options(options, None))
+            result = solve(scenario_from_config(capped), planner_options(options, None), seeds=tuple(found))
         except OpplanError as error:
             job.log.append(f"cap {cap:.4g}: {error}")
             continue
+        found.append(result)
         points.append({"schedule": "opplan", "cap": cap, "peak": peak_of(result, capped),
                        "bubble_ratio": result.metrics.bubble_ratio, "makespan": result.makespan})
         job.result = points      # publish the points so far
