@@ -1,82 +1,27 @@
-"""Home: the one-click demo. Pick a model, devices, micro-batches and a memory cap, press Plan,
-and see opplan beside 1F1B and DualPipe on one time axis."""
+"""The dashboard's entry point (`streamlit run app.py`): its pages, Home first.
+
+``st.navigation`` names the first sidebar entry "Home" (the classic ``pages/`` mechanism would
+call it "app" after this file). The pages are the scripts in ``views/``, not ``pages/``: Streamlit
+still serves a ``pages/`` folder the classic way when a fresh server's first visitor opens a deep
+link such as ``/Compare`` (measured), bypassing this file. Each page is thin: widgets → one call
+into ``opplan.ui`` → render.
+"""
 from __future__ import annotations
 
 import streamlit as st
 
-from opplan.ui import caps, jobs, results, tables
-from opplan.ui import components as ui
-from opplan.ui import plans as pl
-from opplan.ui.config import config_key
-from opplan.ui.display import schedule_title, units_for
-from opplan.ui.state import store, widget
-from opplan.ui.text import plain
-from opplan.viz import gantt_figure
+from opplan.ui.components import scenario_sidebar
 
-st.set_page_config(page_title="opplan · pipeline planner", page_icon="🧩", layout="wide")
-SLOT = "home_job"
+PAGES = [
+    st.Page("views/0_Home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/1_Model.py", title="Model", icon=":material/account_tree:"),
+    st.Page("views/2_Cluster.py", title="Cluster", icon=":material/dns:"),
+    st.Page("views/3_Plan.py", title="Plan", icon=":material/calculate:"),
+    st.Page("views/4_Compare.py", title="Compare", icon=":material/compare_arrows:"),
+]
 
-st.title("opplan · planned pipeline schedules")
-st.markdown("Pipeline parallelism leaves devices idle (*bubbles*). opplan plans placement and schedule "
-            "with a mixed-integer program and compares the result with the expert schedules **at the same "
-            "memory**. Press **Plan** to run the demo; the pages on the left go deeper.")
-
-# --- inputs -----------------------------------------------------------------------------------
-values = store()
-cols = st.columns([2.2, 1, 1, 1.6, 1])
-ui.model_select(cols[0].selectbox, "Model",
-                help="The uniform pipeline reproduces the published formulas (F = B = W = 1). "
-                     "Samples are real model graphs; upload your own on the Model page.")
-widget(cols[1].number_input, "devices", "Devices", min_value=1, max_value=64, step=1,
-       help="Pipeline devices P. DualPipe needs an even number.")
-widget(cols[2].number_input, "microbatches", "Micro-batches", min_value=1, max_value=512, step=1,
-       help="Micro-batches M per iteration. DualPipe needs M ≥ 2P.")
-mode = widget(cols[3].selectbox, "cap_mode", "Memory cap per device", options=list(caps.HOME_CAP_MODES),
-              help="Every schedule is measured against the same cap; opplan must fit it.")
-unit = caps.cap_unit(values)
-if mode == caps.ONE_VALUE:
-    widget(cols[4].number_input, caps.cap_keys(unit != "GB")[0], f"Cap ({unit})", min_value=0.01, step=1.0)
-else:
-    widget(cols[4].number_input, "time_limit", "Solver time (s)", min_value=1.0, max_value=600.0, step=5.0,
-           help="opplan returns its best plan when the time is up (and says how far from optimal it may be).")
-
-config, notes = caps.resolve_config(values)
-job: jobs.Job | None = st.session_state.get(SLOT)
-if st.button("Plan", type="primary", disabled=job is not None and not job.done, key="home_plan"):
-    st.session_state[SLOT] = jobs.start_solve(config, jobs.home_options(values))
-    st.rerun()
-for note in notes:
-    st.caption(note)
-
-# --- progress or result ------------------------------------------------------------------------
-if job is None:
-    st.info("Press **Plan**: opplan solves for a few seconds, then its schedule appears beside 1F1B and DualPipe.")
-    st.stop()
-if not job.done:
-    ui.job_progress(SLOT)
-    st.stop()
-if job.error:
-    ui.job_failure(job)
-    st.stop()
-
-pl.remember_result(values, job)
-plans, skipped = pl.collect_plans(job.config, ("opplan", *results.HOME_SCHEDULES), job.result)
-for name, reason in skipped:
-    st.info(f"{schedule_title(name)} is not shown: {plain(reason)}")
-if config_key(job.config) != config_key(config):
-    st.caption("Settings changed since this run; press **Plan** to update. Showing: " + ui.summary(job.config))
-
-message = results.headline(plans, job.config)
-if message is not None:
-    (st.success if message[0] == "success" else st.warning)(message[1])
-ui.metric_cards(results.home_cards(plans, job.config))
-st.table(tables.home_table(plans, job.config))
-st.caption(results.provenance_line(job.result, job.elapsed))
-
-units = units_for(job.config)
-fig = gantt_figure(list(plans.values()), titles=results.gantt_titles(plans, units), time_label=units.time_label,
-                   show_links=False)
-st.plotly_chart(fig, key="home_gantt")
-if results.has_links([job.result]):
-    st.caption("Device rows only; the Compare page also draws the transfers on each link.")
-st.page_link("pages/4_Compare.py", label="Compare with every baseline, memory timelines and the Pareto sweep →")
+page = st.navigation(PAGES)
+# after st.navigation: the page config set before it does not reach the pages (measured: centered)
+st.set_page_config(page_title=f"{page.title} · opplan", page_icon="🧩", layout="wide")
+scenario_sidebar()
+page.run()

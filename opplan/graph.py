@@ -182,9 +182,29 @@ class ModelGraph:
 
 # --- parsing user input ---------------------------------------------------------------------
 # The loader enforces schemas/model.schema.json (tests check that both accept the same files).
-_TOP_FIELDS = {"$schema", "format", "name", "description", "accelerator", "operators", "edges"}
+_TOP_FIELDS = {"$schema", "format", "name", "description", "accelerator", "scenario", "operators", "edges"}
+_SCENARIO_FIELDS = ("devices", "microbatches", "accelerator")
 _OPERATOR_FIELDS = {"id", "kind", "time", "flops", "bytes", "activation_bytes", "param_bytes", "layer", "group"}
 MAX_LAYER = 1_000_000
+
+
+def _check_scenario(raw: Any, source: str) -> None:
+    """The optional suggested scenario (devices, micro-batches, accelerator): checked like the
+    schema says, then left to the dashboard; it is not part of the model graph."""
+    from opplan.cluster import ACCELERATORS
+
+    where = f"{source}: field scenario"
+    if not isinstance(raw, Mapping):
+        raise OpplanError(f"{where} must be an object, got {type(raw).__name__}")
+    unknown = sorted((k for k in raw if k not in _SCENARIO_FIELDS), key=str)
+    if unknown:
+        raise OpplanError(f"{where}: unknown field {shown(unknown[0])} (allowed: {', '.join(_SCENARIO_FIELDS)})")
+    for key in ("devices", "microbatches"):
+        value = raw.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+            raise OpplanError(f"{where}.{key} must be a positive whole number, got {shown(value)}")
+    if "accelerator" in raw and raw["accelerator"] not in ACCELERATORS:
+        raise OpplanError(f"{where}.accelerator must be one of {', '.join(ACCELERATORS)}, got {shown(raw['accelerator'])}")
 
 
 def _check_id(value: Any, where: str) -> str:
@@ -288,6 +308,8 @@ def parse_model(data: Any, source: str = "model") -> ModelGraph:
         if not isinstance(accelerator, str) or accelerator not in ACCELERATORS:
             raise OpplanError(f"{source}: field accelerator must be one of {', '.join(ACCELERATORS)}, "
                               f"got {shown(accelerator)}")
+    if "scenario" in data:
+        _check_scenario(data["scenario"], source)
     operators = tuple(_parse_operator(raw, i) for i, raw in enumerate(ops_raw))
     edges = tuple(_parse_edge(raw, i) for i, raw in enumerate(edges_raw))
     return ModelGraph(name=name or "model", operators=operators, edges=edges, description=description,

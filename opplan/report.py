@@ -14,7 +14,7 @@ from opplan.cluster import uniform_cluster
 from opplan.graph import ModelGraph
 from opplan.outputs import Violation, json_number
 from opplan.schedule import Plan
-from opplan.units import format_bytes
+from opplan.units import counts_in_activation_units, format_bytes
 
 # the provenance fields a plan summary carries (when the producer set them)
 SUMMARY_PROVENANCE = ("solver", "solver_reason", "status", "gap", "solve_seconds", "placement")
@@ -88,7 +88,7 @@ def plan_text(plan: Plan) -> str:
         lines.append(f"  exposed comm  {_numbers(m.exposed_communication, 6)}  (all-to-all not hidden by compute)")
     if m.peak_activations is not None:
         lines.append(f"  peak activ.   {_numbers(m.peak_activations, 6)}  (activation units)")
-    if m.peak_activations is None or max(m.peak_memory_bytes, default=0) >= 1e3:   # not the unit pipeline
+    if not counts_in_activation_units(plan.problem):
         lines.append(f"  peak memory   {' '.join(format_bytes(x) for x in m.peak_memory_bytes)}"
                      f"  (params + activations; cap {' '.join(format_bytes(x) for x in m.memory_cap_bytes)})")
     if prov.solver is not None:
@@ -106,6 +106,12 @@ def not_applicable(schedule: str, reason: str) -> dict[str, Any]:
     return {"schedule": schedule, "error": reason, "valid": False}
 
 
+def _row_in_activation_units(row: dict[str, Any]) -> bool:
+    """A summary row of the uniform pipeline (see ``units.counts_in_activation_units``): one
+    activation unit is one stored byte and there are no parameters."""
+    return row.get("peak_activations") == row.get("peak_activation_bytes") and max(row.get("param_bytes") or [0]) < 1e3
+
+
 def compare_text(rows: Sequence[dict[str, Any]]) -> str:
     """One line per schedule: rows are :func:`plan_summary` or :func:`not_applicable` dicts."""
     lines = [f"{'schedule':<18} {'makespan':>10} {'bubble ratio':>13} {'max bubble':>11} {'peak activ.':>12} "
@@ -115,8 +121,10 @@ def compare_text(rows: Sequence[dict[str, Any]]) -> str:
             lines.append(f"{r['schedule']:<18} not applicable: {r['error']}")
             continue
         peak = max(r["peak_activations"]) if r["peak_activations"] else float("nan")
+        memory = max(r["peak_memory_bytes"])   # the uniform pipeline counts activation units, not bytes
+        memory_text = f"{memory:.4g} act." if _row_in_activation_units(r) else format_bytes(memory)
         lines.append(f"{r['schedule']:<18} {r['makespan']:>10.6g} {r['bubble_ratio']:>13.4f} "
-                     f"{max(r['bubble']):>11.6g} {peak:>12.4g} {format_bytes(max(r['peak_memory_bytes'])):>10} "
+                     f"{max(r['bubble']):>11.6g} {peak:>12.4g} {memory_text:>10} "
                      f"{'yes' if r['valid'] else 'NO':>6}")
     return "\n".join(lines)
 

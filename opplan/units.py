@@ -15,6 +15,7 @@ from opplan.errors import OpplanError
 
 if TYPE_CHECKING:
     from opplan.graph import ModelGraph
+    from opplan.problem import Problem
 
 CAP_UNITS = ("activations", "bytes")
 NO_CAP = "no cap"
@@ -53,6 +54,16 @@ def parse_bytes(text: str, field: str | None = None) -> float:
         raise OpplanError(f"{text!r} is not a byte size (a number with an optional unit: 80GB, 512MiB)",
                           field=field)
     return float(match.group(1)) * factor
+
+
+UNIT_PIPELINE_BYTES = 1.0   # the uniform pipeline's "byte" is one activation unit
+
+
+def counts_in_activation_units(problem: Problem) -> bool:
+    """True for the uniform pipeline, whose memory numbers are activation units, not bytes (one
+    activation unit is stored as one "byte" and it has no parameters)."""
+    return (problem.activation_unit_bytes == UNIT_PIPELINE_BYTES
+            and all(problem.param_bytes(d) < 1e3 for d in range(problem.num_devices)))
 
 
 def activation_unit_bytes(model: ModelGraph, devices: int) -> float:

@@ -46,6 +46,25 @@ SAMPLES = {
     "inception_dag.json": inception,
 }
 
+# The scenario each sample is shown on (the dashboard applies it when the sample is picked): a
+# pipeline size and micro-batch count where the model's stages are balanced enough to compare
+# schedules, on the model's own accelerator.
+SCENARIOS = {
+    "uniform_pipeline_8.json": {"devices": 8, "microbatches": 20},
+    "llama2_7b.json": {"devices": 4, "microbatches": 8, "accelerator": "H100"},
+    "deepseek_v3_moe.json": {"devices": 8, "microbatches": 16, "accelerator": "H100"},
+    "deepseek_v3_moe_8l_h20.json": {"devices": 8, "microbatches": 16, "accelerator": "H20"},
+    "uniform_moe_8.json": {"devices": 8, "microbatches": 16},
+    "multimodal_vlm.json": {"devices": 4, "microbatches": 8, "accelerator": "A100"},
+    "inception_dag.json": {"devices": 2, "microbatches": 8, "accelerator": "Ascend910B"},
+}
+
+
+def with_scenario(model: dict, scenario: dict) -> dict:
+    """The model with its suggested ``scenario`` placed after the header fields."""
+    head = {k: v for k, v in model.items() if k not in ("operators", "edges")}
+    return {**head, "scenario": scenario, "operators": model["operators"], "edges": model["edges"]}
+
 
 def schema_validate(model: dict) -> bool:
     """Validate against model.schema.json when jsonschema is installed; return whether it ran."""
@@ -81,7 +100,7 @@ def main() -> int:
     schema_ran = False
     for filename, build in SAMPLES.items():
         try:
-            model = build()
+            model = with_scenario(build(), SCENARIOS[filename])
             schema_ran = schema_validate(model) or schema_ran
             text = json.dumps(model, indent=1) + "\n"
             parse_model_text(text, filename)  # the project's own loader: ids, costs, edges, acyclicity

@@ -120,7 +120,9 @@ def test_four_sessions_solve_while_a_fifth_loads_quickly(server, browser):  # no
         page.wait_for_function(f"document.querySelectorAll('{BARS}').length > 100", timeout=90_000)
         settle(page)
         assert one_f_one_b_iteration(page) == 3 * (m + DEVICES - 1), f"session with M={m} shows another scenario"
-        assert page.locator("[data-testid=stAlertContentSuccess], [data-testid=stAlertContentWarning]").count()
+        # the headline: success, warning, or (a cap below every expert schedule's peak) info
+        assert page.locator("[data-testid=stAlertContentSuccess], [data-testid=stAlertContentWarning], "
+                            "[data-testid=stAlertContentInfo]").count()
     print(f"all four solved with their own scenarios in {time.monotonic() - began:.1f} s")
     # the budget is for a machine doing this test's work; on one already saturated by other work
     # (a shared CI runner) the time is printed, not judged
@@ -152,7 +154,7 @@ def test_markdown_in_a_model_is_text_and_nothing_is_fetched(server, browser, tmp
     page = open_home(browser, server)
     page.locator("[data-testid=stSidebarNav] a", has_text="Model").click()
     settle(page)
-    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(
+    page.locator("[data-testid=stMain] [data-testid=stFileUploaderDropzoneInput]").set_input_files(
         files=[{"name": "![f](x).json", "mimeType": "application/json", "buffer": json.dumps(model).encode()}])
     settle(page)
     main = page.locator("[data-testid=stMain]")

@@ -47,7 +47,7 @@ def test_plain_text_is_cut_long():
 
 
 def test_model_page_renders_names_and_errors_as_text():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).switch_page("pages/1_Model.py").run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).switch_page("views/1_Model.py").run()
     at.file_uploader(key="model_upload").set_value(("![a](http://x/).json", hostile_model(),
                                                     "application/json")).run()
     at.run()

@@ -65,9 +65,9 @@ def test_compare_table_with_a_schedule_that_does_not_apply():
             report.plan_summary(baselines.run_on(scenario, "interleaved-1f1b"))]
     assert report.compare_text(rows) == (
         "schedule             makespan  bubble ratio  max bubble  peak activ.   peak mem  valid\n"
-        "1f1b                       21        0.2857           6            3        3 B    yes\n"
+        "1f1b                       21        0.2857           6            3     3 act.    yes\n"
         "dualpipe           not applicable: needs even P\n"
-        "interleaved-1f1b           18        0.1667           3            5        5 B    yes")
+        "interleaved-1f1b           18        0.1667           3            5     5 act.    yes")
 
 
 def test_info_table_and_totals():

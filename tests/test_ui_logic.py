@@ -57,7 +57,7 @@ def test_one_value_and_per_device_caps_are_in_units_or_gb():
 
 
 def test_device_table_pads_and_saves_speeds_and_caps():
-    values = store(devices=3, cap_value=5.0, speeds=[2.0], caps_per_device=[4.0])
+    values = store(devices=3, cap_value=5.0, speeds=[2.0], caps_per_device=[4.0], cap_mode=caps.PER_DEVICE)
     table = caps.device_table(values, 3)
     assert list(table[caps.SPEED]) == [2.0, 1.0, 1.0]
     assert list(table["memory cap (activation units)"]) == [4.0, 5.0, 5.0]
@@ -65,6 +65,35 @@ def test_device_table_pads_and_saves_speeds_and_caps():
     table.loc[2, caps.SPEED] = 0.5
     caps.save_device_table(values, table)
     assert values["speeds"] == [2.0, 1.0, 0.5] and values["caps_per_device"] == [4.0, 5.0, 5.0]
+
+
+def test_device_table_shows_the_cap_in_force_outside_the_per_device_mode():
+    """Issue 12.6: the Cluster table showed 80 GB per device while DualPipe's peak (the active cap) applied."""
+    values = model_store(devices=4)
+    config, _ = caps.resolve_config(values)
+    table = caps.device_table(values, 4, config["caps"])
+    assert list(table["memory cap (GB)"]) == [c / 1e9 for c in config["caps"]] and config["caps"][0] < 80e9
+    table.loc[0, "memory cap (GB)"] = 1.0
+    caps.save_device_table(values, table)
+    assert values["caps_per_device_gb"] is None, "caps shown (not edited) outside the per-device mode are not stored"
+    no_cap = store(cap_mode=caps.NO_CAP)
+    assert caps.device_table(no_cap, 2, None)["memory cap (activation units)"].isna().all()
+
+
+def test_metrics_csv_names_its_memory_unit_and_html_export_is_offline():
+    """Issue 12.6: activation units never land in *_bytes columns; 12.11: plotly.js is embedded."""
+    config, _ = caps.resolve_config(store(cap_mode=caps.NO_CAP))
+    plans, _ = pl.collect_plans(config, ["1f1b"])
+    header = tables.metrics_csv(plans, config).splitlines()[0].split(",")
+    assert "peak_memory_units" in header and not any(h.endswith("_bytes") for h in header)
+    assert tables.metrics_csv(plans, config).splitlines()[1].split(",")[header.index("memory_cap_units")] == ""
+    values = model_store(devices=2)
+    config, _ = caps.resolve_config(values)
+    header = tables.metrics_csv(pl.collect_plans(config, ["1f1b"])[0], config).splitlines()[0]
+    assert "peak_memory_bytes" in header and "units" not in header
+    from opplan.viz import gantt_figure
+    html = tables.figure_html(gantt_figure(list(plans.values())))
+    assert "<script src=\"https://cdn.plot.ly" not in html and len(html) > 1_000_000, "plotly.js is inline"
 
 
 def test_base_config_drops_speeds_that_change_nothing():
@@ -121,12 +150,61 @@ def test_headline_compares_with_dualpipe_at_the_same_memory():
     assert kind == "warning" and "more idle time than DualPipe" in text
 
 
+def test_headline_says_dualpipe_does_not_fit_and_compares_with_what_fits():
+    """Issue 12.5: cap 8.5 units — DualPipe (peak 9) does not fit, 1F1B (peak 8) does."""
+    config, _ = caps.resolve_config(store(cap_mode=caps.ONE_VALUE, cap_value=8.5))
+    opplan = pl.baseline_plan(config, "zb-h1")[0]
+    plans, _ = results.home_plans(config, opplan)
+    assert results.reference_name(plans) == "1f1b"
+    kind, text = results.headline(plans, config)
+    assert kind == "success"
+    assert text.startswith("DualPipe does not fit this cap of 8.5 activation units per device (it needs 9 activation")
+    assert "of 1F1B's idle time at the same memory" in text and "DualPipe's idle" not in text
+    cards = results.home_cards(plans, config)
+    assert cards[3].label == "vs DualPipe" and cards[3].delta == "over the cap"
+
+
+def test_headline_below_every_baseline_says_none_fits_or_names_the_best_that_fits():
+    """Issue 12.5: a cap below every baseline's peak (all need ≥ 8 units here) never claims a comparison
+    with a schedule that does not fit."""
+    config, _ = caps.resolve_config(store(cap_mode=caps.ONE_VALUE, cap_value=7.5))
+    plans, _ = results.home_plans(config, pl.baseline_plan(config, "1f1b")[0])
+    assert results.reference_name(plans) is None and results.best_fitting_baseline(config) is None
+    kind, text = results.headline(plans, config)
+    assert kind == "info" and text.startswith("1F1B and DualPipe do not fit this cap of 7.5 activation units")
+    assert "No expert schedule fits this cap" in text
+    titles = results.gantt_titles(plans, units_for(config), mark_invalid=True)
+    assert [("over the cap" in t) for t in titles] == [True, True, True]
+
+    # cap 8: 1F1B, ZB-H1 and ZB-V fit; with only DualPipe beside opplan, the best that fits joins
+    config, _ = caps.resolve_config(store(cap_mode=caps.ONE_VALUE, cap_value=8.0))
+    best, best_plan = results.best_fitting_baseline(config)
+    assert best_plan.valid and best in ("zb-h1", "zb-v")
+    plans = {"opplan": best_plan, "dualpipe": pl.baseline_plan(config, "dualpipe")[0], best: best_plan}
+    kind, text = results.headline(plans, config)
+    assert kind == "success" and text.startswith("DualPipe does not fit")
+    assert f"**opplan removes 0% of {results.schedule_title(best)}'s idle time, the best expert schedule that fits," \
+        in text
+
+
+def test_home_table_shows_no_cap_as_a_dash():
+    """Issue 12.3: with no cap the cap column is empty; the formatter must not fail on it."""
+    config, _ = caps.resolve_config(store(cap_mode=caps.NO_CAP))
+    plans, _ = pl.collect_plans(config, ["1f1b", "dualpipe"])
+    html = tables.home_table(plans, config).to_html()
+    assert "–" in html and "cap (activation units)" in html
+
+
 def test_home_cards_iteration_bubble_speedups_peak():
     plans, config = home_plans("dualpipe")
     cards = results.home_cards(plans, config)
-    assert [c.label for c in cards] == ["Iteration time (opplan)", "Bubble ratio (opplan)", "Speed-up over 1F1B",
-                                        "Speed-up over DualPipe", "Peak memory (act. units)"]
-    assert cards[0].value == "66" and cards[0].delta == "+0 vs DualPipe"
+    assert [c.label for c in cards] == ["Iteration", "Bubble ratio", "vs 1F1B", "vs DualPipe",
+                                        "Peak (act. units)"]
+    assert max(len(c.label) for c in cards) <= 18 and max(len(c.delta or "") for c in cards) <= 16, \
+        "short enough not to be cut off at 1280 px (issue 12.11; the browser test measures it)"
+    assert "DualPipe's iteration time ÷ opplan's" in cards[3].help
+    assert cards[0].value == "66" and cards[0].delta == "+0"
+    assert results.cards_caption(plans).startswith("Changes against DualPipe")
     assert cards[2].value == f"{81 / 66:.2f}×" and cards[3].value == "1.00×"
     assert (cards[4].value, cards[4].delta, cards[4].delta_color) == ("9", "cap 9", "off")
     del plans["1f1b"]
@@ -137,7 +215,7 @@ def test_plan_cards_and_verdict():
     plans, config = home_plans("1f1b")
     cards = results.plan_cards(plans["opplan"], config)
     assert [c.label for c in cards] == ["Iteration time", "Bubble ratio", "Idle per device, max",
-                                        "Peak memory (act. units)"]
+                                        "Peak (act. units)"]
     badge, solver = results.verdict(plans["opplan"], units_for(config))
     assert "gap" in badge and solver.startswith("**Solver:**")
 
@@ -191,6 +269,32 @@ def test_choose_model_loads_samples_and_the_uniform_pipeline():
     models.choose_model(values, models.UNIFORM)
     assert values["model_text"] is None
     assert models.HIDDEN_SAMPLE not in models.model_choices(values)
+
+
+@pytest.mark.parametrize("sample", [s for s in models.sample_models() if s != models.HIDDEN_SAMPLE])
+def test_every_sample_applies_its_suggested_scenario(sample):
+    """Issue 12.8: each sample states devices, micro-batches (and accelerator); picking it sets them."""
+    suggested = json.loads(models.sample_models()[sample].read_text())["scenario"]
+    values = store(devices=7, microbatches=3)
+    models.choose_model(values, sample)
+    assert (values["devices"], values["microbatches"]) == (suggested["devices"], suggested["microbatches"])
+    model = models.current_model(values)
+    if "accelerator" in suggested:
+        assert values["accelerator"] in ("model default", suggested["accelerator"])
+        assert suggested["accelerator"] == model.accelerator or values["accelerator"] == suggested["accelerator"]
+    assert values["_scenario_note"].startswith(f"{sample} suggests {suggested['devices']} devices")
+    config, _ = caps.resolve_config(values)
+    plan, reason = pl.baseline_plan(config, "1f1b")
+    assert plan is not None and plan.metrics.bubble_ratio < 0.5, (sample, reason)
+    models.choose_model(values, models.UNIFORM)
+    assert (values["devices"], values["microbatches"]) == (8, 20)
+
+
+def test_suggested_scenario_drops_malformed_entries():
+    text = json.dumps({"scenario": {"devices": 0, "microbatches": 4, "accelerator": "TPU"}})
+    assert models.suggested_scenario(text) == {"microbatches": 4}
+    assert models.suggested_scenario("scenario: {devices: 2}") == {"devices": 2}
+    assert models.suggested_scenario("{not json") == {}
 
 
 def test_scenario_summary_names_model_and_cap():

@@ -1,4 +1,4 @@
-"""The dashboard's logic, kept out of its pages (``app.py`` and ``pages/*.py``).
+"""The dashboard's logic, kept out of its pages (``app.py`` and ``views/*.py``).
 
 A page draws widgets, makes one call into this package and renders what it gets back. Pure
 modules never import Streamlit, so they run and are tested without a server:

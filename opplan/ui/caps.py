@@ -54,23 +54,32 @@ def resolve_config(values: dict[str, Any], config: dict[str, Any] | None = None)
     return config, [n for n in notes if n]
 
 
-def device_table(values: dict[str, Any], devices: int) -> pd.DataFrame:
-    """One row per device: its speed and its cap, from the store (padded to ``devices`` rows)."""
+def device_table(values: dict[str, Any], devices: int, active_caps: list[float] | None = None) -> pd.DataFrame:
+    """One row per device: its speed and its cap (padded to ``devices`` rows). Outside the
+    per-device mode the cap column shows ``active_caps`` — the caps in force, in the config's unit
+    (units or bytes), None for no cap — so the table never shows 80 GB while 60 GB applies."""
     unit = cap_unit(values)
     value_key, list_key = cap_keys(unit != "GB")
     speeds = values.get("speeds") or []
-    caps = values.get(list_key) or []
     if len(speeds) != devices:
         speeds = (list(speeds) + [1.0] * devices)[:devices]
-    if len(caps) != devices:
-        caps = (list(caps) + [float(values[value_key])] * devices)[:devices]
+    if values.get("cap_mode") == PER_DEVICE:
+        caps = values.get(list_key) or []
+        if len(caps) != devices:
+            caps = (list(caps) + [float(values[value_key])] * devices)[:devices]
+    else:
+        scale = 1.0 if unit != "GB" else 1e9
+        caps = [c / scale for c in active_caps] if active_caps else [None] * devices
     return pd.DataFrame({"device": [f"dev{d}" for d in range(devices)], SPEED: speeds,
                          f"memory cap ({unit})": caps})
 
 
 def save_device_table(values: dict[str, Any], edited: pd.DataFrame) -> None:
-    """Store the edited speeds and caps; an emptied cell falls back to 1× or the common cap."""
+    """Store the edited speeds, and in the per-device mode the caps (an emptied cell falls back to
+    1× or the common cap)."""
     unit = cap_unit(values)
     value_key, list_key = cap_keys(unit != "GB")
     values["speeds"] = [float(x) if x == x else 1.0 for x in edited[SPEED]]
-    values[list_key] = [float(x) if x == x else float(values[value_key]) for x in edited[f"memory cap ({unit})"]]
+    if values.get("cap_mode") == PER_DEVICE:
+        values[list_key] = [float(x) if x is not None and x == x else float(values[value_key])
+                            for x in edited[f"memory cap ({unit})"]]

@@ -18,7 +18,7 @@ from opplan.units import MemoryCap
 
 GB = 1e9
 DEFAULTS: dict[str, Any] = {
-    "model_label": UNIFORM, "model_text": None, "f": 1.0, "b": 1.0, "w": 1.0, "fb": 0.0,
+    "model_label": UNIFORM, "_loaded_label": UNIFORM, "model_text": None, "f": 1.0, "b": 1.0, "w": 1.0, "fb": 0.0,
     "overlap_factor": 1.0, "devices": 8, "microbatches": 20, "accelerator": "model default",
     "cap_mode": "same as DualPipe's peak", "cap_value": 5.0, "cap_value_gb": 80.0, "caps_per_device": None,
     "caps_per_device_gb": None, "speeds": None,

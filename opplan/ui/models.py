@@ -7,13 +7,15 @@ import json
 import math
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from opplan.cluster import ACCELERATORS
 from opplan.errors import OpplanError, decode_user_text
-from opplan.graph import ModelGraph, parse_model_text
+from opplan.graph import ModelGraph, parse_model_text, uniform_chain
 from opplan.limits import MAX_TEXT_CHARS, check_file_size, check_text
 from opplan.ui.text import plain
 
@@ -79,16 +81,63 @@ def set_model(values: dict[str, Any], text: str | None, label: str) -> None:
         values["accelerator"] = "model default" if model.accelerator else values.get("accelerator", "model default")
 
 
+def suggested_scenario(text: str) -> dict[str, Any]:
+    """A model file's optional ``scenario`` (devices, micro-batches, accelerator), keeping only
+    well-formed entries: it is a suggestion, so a bad one is dropped rather than refused."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return {}
+    scenario = data.get("scenario") if isinstance(data, dict) else None
+    if not isinstance(scenario, dict):
+        return {}
+    good: dict[str, Any] = {}
+    for key in ("devices", "microbatches"):
+        value = scenario.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            good[key] = value
+    if scenario.get("accelerator") in ACCELERATORS:
+        good["accelerator"] = scenario["accelerator"]
+    return good
+
+
+def apply_scenario(values: dict[str, Any], scenario: dict[str, Any], label: str, model: ModelGraph | None) -> None:
+    """Put a model's suggested scenario into the store and leave a note saying so."""
+    if not scenario:
+        values["_scenario_note"] = None
+        return
+    for key in ("devices", "microbatches"):
+        if key in scenario:
+            values[key] = scenario[key]
+    accelerator = scenario.get("accelerator")
+    if accelerator is not None:
+        values["accelerator"] = "model default" if model is not None and accelerator == model.accelerator \
+            else accelerator
+    parts = [f"{scenario[k]} {k.replace('microbatches', 'micro-batches')}" for k in ("devices", "microbatches")
+             if k in scenario] + ([accelerator] if accelerator else [])
+    values["_scenario_note"] = f"{label} suggests {', '.join(parts)} (set when it was picked)."
+
+
 def select_model(values: dict[str, Any], label: str) -> None:
-    """Load a sample model (or the uniform pipeline) by its display name."""
+    """Load a sample model (or the uniform pipeline) by its display name, with the scenario the
+    sample suggests (devices, micro-batches, accelerator)."""
+    samples = sample_models()
     if label == UNIFORM:
         set_model(values, None, UNIFORM)
+        apply_scenario(values, suggested_scenario(samples[HIDDEN_SAMPLE].read_text(encoding="utf-8"))
+                       if HIDDEN_SAMPLE in samples else {}, UNIFORM, None)
         return
-    samples = sample_models()
     if label not in samples:
         return  # a custom model already current: nothing to load
-    model = load_model_text(samples[label].read_text(encoding="utf-8"), samples[label].name)
+    text = samples[label].read_text(encoding="utf-8")
+    model = load_model_text(text, samples[label].name)
     set_model(values, json.dumps(model.to_dict()), label)
+    apply_scenario(values, suggested_scenario(text), label, model)
 
 
 def choose_model(values: dict[str, Any], label: str) -> None:
@@ -118,8 +167,10 @@ def upload_model(values: dict[str, Any], name: str, file_id: str, data: bytes) -
     try:
         check_text(name, "the file name", MAX_TEXT_CHARS)
         check_file_size(len(data), name)
-        model = load_model_text(decode_user_text(data, name, "model file"), name)
+        text = decode_user_text(data, name, "model file")
+        model = load_model_text(text, name)
         set_model(values, json.dumps(model.to_dict()), f"uploaded: {name}")
+        apply_scenario(values, suggested_scenario(text), name, model)
     except OpplanError as error:
         message = str(error)
         values["_upload_error"] = message if message.startswith(name) else f"{name}: {message}"
@@ -131,6 +182,21 @@ def adopt_model(values: dict[str, Any], model: ModelGraph) -> None:
     """Make an edited copy current, named "edited: ..." (once, however often it is edited)."""
     name = values.get("model_label", model.name)
     set_model(values, json.dumps(model.to_dict()), name if name.startswith(EDITED) else f"{EDITED}{model.name}")
+
+
+UNIT_AS_BYTES = 1e9   # one activation unit of the uniform pipeline, once it is an editable model
+
+
+def uniform_as_model(values: dict[str, Any]) -> ModelGraph:
+    """The uniform pipeline as an editable model graph ("Edit as a model graph"). A model's memory
+    is in bytes, so one activation unit becomes 1 GB (one byte would make caps read 1e-08 GB);
+    the caps entered in units carry over as the same number of GB."""
+    chain = uniform_chain(int(values["devices"]), float(values["f"]), float(values["b"]), float(values["w"]),
+                          activation_bytes=UNIT_AS_BYTES)
+    values["cap_value_gb"] = float(values["cap_value"]) * UNIT_AS_BYTES / 1e9
+    if values.get("caps_per_device"):
+        values["caps_per_device_gb"] = [float(c) * UNIT_AS_BYTES / 1e9 for c in values["caps_per_device"]]
+    return replace(chain, description=chain.description + "; one activation unit = 1 GB, times in ms")
 
 
 def model_summary(model: ModelGraph) -> str:
@@ -188,10 +254,14 @@ def model_from_tables(base: ModelGraph, ops: pd.DataFrame, edges: pd.DataFrame) 
             entry["group"] = str(_cell(row.get("group")))
         operators.append(entry)
     edge_list = []
-    for row in edges.to_dict("records"):
+    for i, row in enumerate(edges.to_dict("records")):
         src, dst = _cell(row.get("src")), _cell(row.get("dst"))
         if src in (None, "") and dst in (None, ""):
             continue
+        for end, value in (("src", src), ("dst", dst)):
+            if value in (None, ""):
+                raise OpplanError(f"edge table row {i + 1}: {end} is empty (name the operator it "
+                                  f"{'comes from' if end == 'src' else 'goes to'})")
         edge_list.append({"src": src, "dst": dst, "bytes": _cell(row.get("bytes")) or 0.0})
     data: dict[str, Any] = {"format": "opplan-model/1", "name": base.name, "operators": operators,
                             "edges": edge_list}

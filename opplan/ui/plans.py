@@ -106,3 +106,22 @@ def compare_choices(values: dict[str, Any], opplan: Plan | None) -> list[str]:
         values["compare_schedules"] = [n for n in ("opplan", *DEFAULT_SCHEDULES) if n in available]
     values["_compare_saw_opplan"] = opplan is not None
     return available
+
+
+def device_of_operators(plan: Plan) -> dict[str, int]:
+    """Operator id → the device a plan runs it on (from its stages), to colour the model graph."""
+    return {op: stage.device for stage in plan.problem.stages for op in stage.operators}
+
+
+def placement_choices(values: dict[str, Any], config: dict[str, Any]) -> dict[str, Plan | None]:
+    """What the model graph can be coloured by: operator kind (None), then the placement of each
+    Home schedule that applies, and opplan's latest plan for this scenario."""
+    choices: dict[str, Plan | None] = {"operator kind": None}
+    opplan = latest_opplan(values, config)
+    if opplan is not None:
+        choices["opplan"] = opplan
+    for name in ("1f1b", "dualpipe"):
+        plan, _ = baseline_plan(config, name)
+        if plan is not None:
+            choices[name] = plan
+    return choices

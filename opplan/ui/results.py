@@ -9,6 +9,7 @@ from typing import Any
 from opplan.schedule import Plan
 from opplan.ui.config import first_cap, peak_of
 from opplan.ui.display import Units, schedule_title, units_for
+from opplan.ui.plans import baseline_names, baseline_plan, collect_plans
 
 HOME_SCHEDULES = ("1f1b", "dualpipe")   # drawn beside opplan on the Home page
 
@@ -22,6 +23,7 @@ class Card:
     delta: str | None = None
     delta_color: str = "normal"
     delta_arrow: str = "auto"
+    help: str | None = None
 
 
 def idle_removed(opplan: Plan, other: Plan) -> float | None:
@@ -32,54 +34,115 @@ def idle_removed(opplan: Plan, other: Plan) -> float | None:
     return 1.0 - sum(opplan.metrics.bubble) / base
 
 
-def reference_name(plans: dict[str, Plan]) -> str:
-    """The schedule opplan is measured against on Home: DualPipe where it applies, else 1F1B."""
-    return "dualpipe" if "dualpipe" in plans else "1f1b"
+def reference_name(plans: dict[str, Plan]) -> str | None:
+    """The schedule opplan is measured against on Home: the first of DualPipe, 1F1B and then any
+    other baseline in ``plans`` that fits the cap (None when none does)."""
+    fitting = [n for n in plans if n != "opplan" and plans[n].valid]
+    preferred = [n for n in ("dualpipe", "1f1b") if n in fitting]
+    return (preferred or fitting or [None])[0]
+
+
+def best_fitting_baseline(config: dict[str, Any]) -> tuple[str, Plan] | None:
+    """The expert schedule with the shortest iteration among those that fit the cap, if any."""
+    runs = ((name, baseline_plan(config, name)[0]) for name in baseline_names())
+    fitting = [(name, plan) for name, plan in runs if plan is not None and plan.valid]
+    return min(fitting, key=lambda item: item[1].makespan) if fitting else None
+
+
+def home_plans(config: dict[str, Any], opplan: Plan | None) -> tuple[dict[str, Plan], list[tuple[str, str]]]:
+    """Home's plans: opplan, 1F1B and DualPipe, and, when neither of those fits the cap, the best
+    expert schedule that does (so the headline compares like with like)."""
+    plans, skipped = collect_plans(config, ("opplan", *HOME_SCHEDULES), opplan)
+    if reference_name(plans) is None:
+        best = best_fitting_baseline(config)
+        if best is not None:
+            plans[best[0]] = best[1]
+    return plans, skipped
+
+
+def _over_cap_note(plans: dict[str, Plan], config: dict[str, Any]) -> str:
+    """"DualPipe and 1F1B do not fit this cap (they need …)." for Home's baselines over the cap."""
+    units, cap = units_for(config), first_cap(config)
+    over = [n for n in HOME_SCHEDULES if n in plans and plans[n].over_cap]
+    if not over or cap is None:
+        return ""
+    if len(over) == 1:
+        needs = f"it needs {units.memory(peak_of(plans[over[0]], config))}"
+    else:
+        needs = "they need " + ", ".join(f"{schedule_title(n)} {units.memory(peak_of(plans[n], config))}"
+                                         for n in over)
+    verb = "does" if len(over) == 1 else "do"
+    return (f"{' and '.join(schedule_title(n) for n in over)} {verb} not fit this cap of {units.memory(cap)} "
+            f"per device ({needs}). ")
 
 
 def headline(plans: dict[str, Plan], config: dict[str, Any]) -> tuple[str, str] | None:
-    """Home's one sentence as (``"success"`` or ``"warning"``, markdown): how much of the
-    reference schedule's idle time opplan (``plans["opplan"]``) removes. None without a reference."""
+    """Home's one sentence as (``"success"``, ``"warning"`` or ``"info"``, markdown): how much of
+    the reference schedule's idle time opplan (``plans["opplan"]``) removes. The reference is an
+    expert schedule that fits the cap; baselines over the cap are named as such, never compared."""
     result, reference = plans["opplan"], reference_name(plans)
-    ref_plan = plans.get(reference)
-    if ref_plan is None:
-        return None
+    note = _over_cap_note(plans, config)
+    if reference is None:
+        if not note:
+            return None
+        return "info", (f"{note}No expert schedule fits this cap; opplan's plan does: one iteration takes "
+                        f"{units_for(config).time(result.makespan)}.")
+    ref_plan = plans[reference]
     units, title = units_for(config), schedule_title(reference)
     removed = idle_removed(result, ref_plan)
     same = "at the same memory" if config.get("caps") else "(no memory cap)"
+    fits = ", the best expert schedule that fits," if note and reference not in HOME_SCHEDULES else ""
     if removed is None:
-        return "success", f"{title} has no idle time here; opplan matches it."
+        return "success", f"{note}{title} has no idle time here; opplan matches it."
     if removed >= 0:
-        return "success", (f"**opplan removes {removed:.0%} of {title}'s idle time {same}**: one iteration takes "
-                           f"{units.time(result.makespan)} instead of {units.time(ref_plan.makespan)}"
+        return "success", (f"{note}**opplan removes {removed:.0%} of {title}'s idle time{fits} {same}**: one "
+                           f"iteration takes {units.time(result.makespan)} instead of {units.time(ref_plan.makespan)}"
                            + ("." if units.time_unit else " (time in units of F)."))
-    return "warning", (f"opplan has {-removed:.0%} more idle time than {title} {same} "
+    return "warning", (f"{note}opplan has {-removed:.0%} more idle time than {title} {same} "
                        "(the solver ran out of time; raise the time limit on the Plan page).")
 
 
 def peak_card(plan: Plan, config: dict[str, Any]) -> Card:
     """Peak memory per device against the cap."""
     units, cap = units_for(config), first_cap(config)
-    return Card(f"Peak memory ({units.mem_short})", f"{peak_of(plan, config) / units.mem_unit_bytes:.4g}",
-                f"cap {cap / units.mem_unit_bytes:.4g}" if cap else "no cap", "off", "off")
+    label = f"Peak ({units.mem_short})"
+    return Card(label, f"{peak_of(plan, config) / units.mem_unit_bytes:.4g}",
+                f"cap {cap / units.mem_unit_bytes:.4g}" if cap else "no cap", "off", "off",
+                help=f"The most memory any device holds at once (parameters and live activations), in "
+                     f"{units.mem_label}, against the cap every schedule is measured at.")
 
 
 def home_cards(plans: dict[str, Plan], config: dict[str, Any]) -> list[Card | None]:
     """Five cards: opplan's iteration time and bubble ratio (against the reference), its speed-up
-    over each Home schedule (None where that schedule does not apply), its peak memory."""
+    over each Home schedule (None where that schedule does not apply), its peak memory.
+
+    Labels and deltas stay short (at most about 18 characters) so a 1280-pixel window shows them
+    whole; the help text says the rest."""
     units, m = units_for(config), plans["opplan"].metrics
     reference = reference_name(plans)
-    ref_m = plans[reference].metrics if reference in plans else None
-    versus = f" vs {schedule_title(reference)}"
+    ref_m = plans[reference].metrics if reference is not None else None
+    ref_title = schedule_title(reference) if reference is not None else ""
     cards: list[Card | None] = [
-        Card(f"Iteration time (opplan{', ' + units.time_unit if units.time_unit else ''})", f"{m.makespan:.4g}",
-             f"{m.makespan - ref_m.makespan:+.4g}{versus}" if ref_m else None, "inverse"),
-        Card("Bubble ratio (opplan)", f"{m.bubble_ratio:.1%}",
-             f"{100 * (m.bubble_ratio - ref_m.bubble_ratio):+.1f} pp{versus}" if ref_m else None, "inverse"),
+        Card(f"Iteration{units.time_suffix}", f"{m.makespan:.4g}",
+             f"{m.makespan - ref_m.makespan:+.3g}{units.time_suffix}" if ref_m else None, "inverse",
+             help=f"opplan's time for one training iteration (makespan){', against ' + ref_title if ref_m else ''}."),
+        Card("Bubble ratio", f"{m.bubble_ratio:.1%}",
+             f"{100 * (m.bubble_ratio - ref_m.bubble_ratio):+.1f} pp" if ref_m else None, "inverse",
+             help="opplan's share of device time left idle"
+                  + (f"; the change is in percentage points against {ref_title}." if ref_m else ".")),
     ]
-    cards += [Card(f"Speed-up over {schedule_title(name)}", f"{plans[name].makespan / m.makespan:.2f}×")
+    cards += [Card(f"vs {schedule_title(name)}", f"{plans[name].makespan / m.makespan:.2f}×",
+                   "over the cap" if plans[name].over_cap else None, "off", "off",
+                   help=f"opplan's speed-up: {schedule_title(name)}'s iteration time ÷ opplan's.")
               if name in plans else None for name in HOME_SCHEDULES]
     return [*cards, peak_card(plans["opplan"], config)]
+
+
+def cards_caption(plans: dict[str, Plan]) -> str | None:
+    """The line under Home's cards naming what the changes are measured against."""
+    reference = reference_name(plans)
+    return None if reference is None else (f"Changes against {schedule_title(reference)}; "
+                                           "hover a card's ? for what it measures.")
 
 
 def plan_cards(plan: Plan, config: dict[str, Any]) -> list[Card]:
@@ -114,10 +177,16 @@ def verdict(plan: Plan, units: Units) -> tuple[str, str]:
 
 
 def gantt_titles(plans: dict[str, Plan], units: Units, mark_invalid: bool = False) -> list[str]:
-    """One Gantt panel title per plan: schedule, iteration time, bubble ratio (and ⚠ when invalid)."""
+    """One Gantt panel title per plan: schedule, iteration time, bubble ratio (and, with
+    ``mark_invalid``, ⚠ when the plan breaks the memory cap or another rule)."""
     return [f"<b>{schedule_title(n)}</b> · iteration {units.time(p.makespan)} · bubble ratio "
-            f"{p.metrics.bubble_ratio:.1%}" + ("" if p.valid or not mark_invalid else " · ⚠ over the cap")
-            for n, p in plans.items()]
+            f"{p.metrics.bubble_ratio:.1%}" + _flag(p, mark_invalid) for n, p in plans.items()]
+
+
+def _flag(plan: Plan, mark_invalid: bool) -> str:
+    if plan.valid or not mark_invalid:
+        return ""
+    return " · ⚠ over the cap" if plan.over_cap else " · ⚠ invalid"
 
 
 def over_cap_names(plans: dict[str, Plan]) -> list[str]:

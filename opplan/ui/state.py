@@ -17,13 +17,14 @@ def store() -> dict[str, Any]:
 def widget(factory: Callable[..., Any], key: str, label: str, **kwargs: Any) -> Any:
     """A widget seeded from and saved to :func:`store`, so its value survives page switches.
 
-    The store is the source of truth: when code (an upload, the Home page) changes a value, the
-    widget shows the new value on the next run.
+    The store is the source of truth. Every run writes the stored value into the widget's key
+    before the widget is drawn: the same key on another page belongs to a *different* widget
+    (another label), and Streamlit would otherwise start that one from its default (a number
+    input's minimum: 1 device). A user's change reaches the store in the widget's ``on_change``
+    callback, which runs before the script, so the write-back never undoes it.
     """
     values = store()
-    last = values.setdefault("_widget_last", {})
     wkey = f"w:{key}"
-    state = st.session_state
     current = values.get(key, DEFAULTS.get(key))
     options = kwargs.get("options")
     if options is not None:
@@ -32,16 +33,11 @@ def widget(factory: Callable[..., Any], key: str, label: str, **kwargs: Any) -> 
             current = [c for c in current if c in allowed]
         elif current not in allowed:
             current = allowed[0]
-    if wkey not in state or (key in last and last[key] != current) or (
-            options is not None and _not_offered(state[wkey], list(options))):
-        state[wkey] = current
-    value = factory(label, key=wkey, **kwargs)
+    st.session_state[wkey] = current
+    value = factory(label, key=wkey, on_change=_save, args=(key, wkey), **kwargs)
     values[key] = value
-    last[key] = value
     return value
 
 
-def _not_offered(value: Any, allowed: list[Any]) -> bool:
-    if isinstance(value, list):
-        return any(v not in allowed for v in value)
-    return value not in allowed
+def _save(key: str, wkey: str) -> None:
+    store()[key] = st.session_state[wkey]

@@ -43,8 +43,14 @@ def metrics_table(plans: dict[str, Plan], config: dict[str, Any], titled: bool =
 def home_table(plans: dict[str, Plan], config: dict[str, Any]) -> Styler:
     """Home's comparison table: by schedule title, no lower bound, numbers to 4 digits (large ones grouped)."""
     table = metrics_table(plans, config, titled=True).set_index("schedule").drop(columns=["lower bound"])
-    return table.style.format(lambda x: f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}",
-                              subset=[c for c in table.columns if c != "valid"])
+    return table.style.format(_number, subset=[c for c in table.columns if c != "valid"])
+
+
+def _number(x: Any) -> str:
+    """A table number to 4 digits (large ones grouped); a missing one (no cap) as a dash."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}"
 
 
 def fit_table(config: dict[str, Any]) -> Styler:
@@ -73,16 +79,21 @@ def accelerator_table() -> pd.DataFrame:
 
 
 def metrics_csv(plans: dict[str, Plan], config: dict[str, Any]) -> str:
-    """Per schedule and device: bubble, busy time, peak memory — the raw numbers, for spreadsheets."""
+    """Per schedule and device: bubble, busy time, peak memory — the raw numbers, for spreadsheets.
+    Memory columns say their unit: ``*_bytes`` for a model, ``*_units`` (activation units) for the
+    uniform pipeline; a device without a cap has an empty cap cell."""
+    suffix = "units" if config["model"] is None else "bytes"
     rows = []
     for name, plan in plans.items():
         m = plan.metrics
         for d, dev in enumerate(plan.problem.devices):
+            cap = m.memory_cap_bytes[d]
             rows.append({"schedule": name, "device": dev.name, "makespan": m.makespan,
                          "bubble_ratio": m.bubble_ratio, "busy": m.busy[d], "bubble": m.bubble[d],
-                         "peak_activation_bytes": m.peak_activation_bytes[d],
-                         "param_bytes": m.param_bytes[d], "peak_memory_bytes": m.peak_memory_bytes[d],
-                         "memory_cap_bytes": m.memory_cap_bytes[d], "valid": plan.valid})
+                         f"peak_activation_{suffix}": m.peak_activation_bytes[d],
+                         f"param_{suffix}": m.param_bytes[d], f"peak_memory_{suffix}": m.peak_memory_bytes[d],
+                         f"memory_cap_{suffix}": cap if cap is not None and math.isfinite(cap) else None,
+                         "valid": plan.valid})
     buffer = io.StringIO()
     pd.DataFrame(rows).to_csv(buffer, index=False)
     return buffer.getvalue()
@@ -98,4 +109,5 @@ def figure_png(fig: Any, width: int = 1400) -> bytes:
 
 
 def figure_html(fig: Any) -> str:
-    return fig.to_html(include_plotlyjs="cdn", full_html=True)
+    """A self-contained page: plotly.js is embedded (about 4.6 MB), so the file opens offline."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)

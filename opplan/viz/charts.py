@@ -59,8 +59,11 @@ def pareto_figure(points: Sequence[Mapping[str, Any]], unit_label: str = "activa
     return fig
 
 
-def progress_figure(history: Sequence[tuple[float, float, float]], time_unit: str = "") -> go.Figure:
-    """The solver's best plan (incumbent) and proven bound over wall-clock seconds."""
+def progress_figure(history: Sequence[tuple[float, float, float]], time_unit: str = "",
+                    now: float | None = None) -> go.Figure:
+    """The solver's best plan (incumbent) and proven bound over wall-clock seconds: one marker per
+    report (every improvement the planner reports), and, while it runs, the lines carried on to
+    ``now`` so the chart keeps moving between improvements."""
     xs = [h[0] for h in history]
     inc = [h[1] if math.isfinite(h[1]) else None for h in history]
     bound = [h[2] if math.isfinite(h[2]) else None for h in history]
@@ -69,6 +72,13 @@ def progress_figure(history: Sequence[tuple[float, float, float]], time_unit: st
                              line=dict(shape="hv", color="#4C78A8", width=2)))
     fig.add_trace(go.Scatter(x=xs, y=bound, mode="lines+markers", name="proven lower bound (placement being solved)",
                              line=dict(shape="hv", color="#E45756", width=2, dash="dash")))
+    if now is not None and xs and now > xs[-1]:
+        last_inc = next((v for v in reversed(inc) if v is not None), None)
+        last_bound = next((v for v in reversed(bound) if v is not None), None)
+        for value, color in ((last_inc, "#4C78A8"), (last_bound, "#E45756")):
+            if value is not None:
+                fig.add_trace(go.Scatter(x=[xs[-1], now], y=[value, value], mode="lines", showlegend=False,
+                                         hoverinfo="skip", line=dict(color=color, width=1, dash="dot")))
     unit = f" ({time_unit})" if time_unit else ""
     fig.update_layout(height=300, plot_bgcolor="white", margin=dict(l=60, r=10, t=30, b=40),
                       xaxis=dict(title="planner wall-clock (s)", gridcolor="#F0F0F0", rangemode="tozero"),

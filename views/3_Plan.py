@@ -11,7 +11,6 @@ from opplan.ui.display import units_for
 from opplan.ui.state import store, widget
 from opplan.viz import gantt_figure, memory_figure, progress_figure
 
-st.set_page_config(page_title="opplan · plan", page_icon="🧩", layout="wide")
 SLOT = "plan_job"
 st.title("Plan")
 values = store()
@@ -72,4 +71,4 @@ st.plotly_chart(memory_figure([plan], ["opplan"], unit_bytes=units.mem_unit_byte
                               time_label=units.time_label), key="plan_memory")
 st.subheader("Export")
 ui.export_buttons(fig, {"opplan": plan}, config, key="plan_export")
-st.page_link("pages/4_Compare.py", label="Compare this plan with the baselines →")
+st.page_link("views/4_Compare.py", label="Compare this plan with the baselines →")

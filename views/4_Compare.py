@@ -13,7 +13,6 @@ from opplan.ui.state import store, widget
 from opplan.ui.text import plain
 from opplan.viz import bubble_figure, gantt_figure, memory_figure, pareto_figure
 
-st.set_page_config(page_title="opplan · compare", page_icon="🧩", layout="wide")
 SWEEP = "sweep_job"
 st.title("Compare schedules")
 values = store()
@@ -22,12 +21,14 @@ config = ui.scenario_header()
 units = units_for(config)
 
 opplan_plan = pl.latest_opplan(values, config)
-available = pl.compare_choices(values, opplan_plan)
+loaded = ui.saved_plans(config)
+available = pl.compare_choices(values, opplan_plan) + list(loaded)
 chosen = widget(st.multiselect, "compare_schedules", "Schedules", options=available, format_func=schedule_title)
 if opplan_plan is None:
     st.caption("opplan is not in the list yet: run it on the Home or Plan page for this scenario.")
 
-plans, skipped = pl.collect_plans(config, [n for n in chosen if n in available], opplan_plan)
+plans, skipped = pl.collect_plans(config, [n for n in chosen if n in available and n not in loaded], opplan_plan)
+plans.update({n: loaded[n] for n in chosen if n in loaded})
 for name, reason in skipped:
     st.warning(f"{schedule_title(name)}: {plain(reason)}")
 if not plans:

@@ -8,7 +8,6 @@ from opplan.ui import caps, tables
 from opplan.ui import components as ui
 from opplan.ui.state import store, widget
 
-st.set_page_config(page_title="opplan · cluster", page_icon="🧩", layout="wide")
 st.title("Cluster")
 values = store()
 uniform = values.get("model_text") is None
@@ -31,10 +30,11 @@ if mode in (caps.ONE_VALUE, caps.PER_DEVICE):
     widget(m[1].number_input, caps.cap_keys(uniform)[0], f"Cap ({unit})", min_value=0.01, step=1.0 if uniform else 5.0)
 
 st.subheader("Devices")
-editor_key = f"devices_table:{devices}:{unit}"
+active_caps = caps.resolve_config(values)[0]["caps"]   # what applies now, shown outside the per-device mode
+editor_key = f"devices_table:{devices}:{unit}:{mode}:{active_caps if mode != caps.PER_DEVICE else ''}"
 if editor_key not in st.session_state or values.get("_devices_base_key") != editor_key:
     # a fresh editor starts from the stored values; a live one keeps its own edits on top of its base
-    values["_devices_base"] = caps.device_table(values, devices)
+    values["_devices_base"] = caps.device_table(values, devices, active_caps)
     values["_devices_base_key"] = editor_key
 st.caption("Speeds make the cluster heterogeneous (model graphs only: a device at 0.5 runs every operator at half "
            "speed). Per-device caps apply when the mode above is **per device**.")
