@@ -183,13 +183,13 @@ class ModelGraph:
 # --- parsing user input ---------------------------------------------------------------------
 # The loader enforces schemas/model.schema.json (tests check that both accept the same files).
 _TOP_FIELDS = {"$schema", "format", "name", "description", "accelerator", "scenario", "operators", "edges"}
-_SCENARIO_FIELDS = ("devices", "microbatches", "accelerator")
+_SCENARIO_FIELDS = ("devices", "microbatches", "accelerator", "granularity")
 _OPERATOR_FIELDS = {"id", "kind", "time", "flops", "bytes", "activation_bytes", "param_bytes", "layer", "group"}
 MAX_LAYER = 1_000_000
 
 
 def _check_scenario(raw: Any, source: str) -> None:
-    """The optional suggested scenario (devices, micro-batches, accelerator): checked like the
+    """The optional suggested scenario (devices, micro-batches, accelerator, granularity): checked like the
     schema says, then left to the dashboard; it is not part of the model graph."""
     from opplan.cluster import ACCELERATORS
 
@@ -203,8 +203,11 @@ def _check_scenario(raw: Any, source: str) -> None:
         value = raw.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
             raise OpplanError(f"{where}.{key} must be a positive whole number, got {shown(value)}")
-    if "accelerator" in raw and raw["accelerator"] not in ACCELERATORS:
+    if "accelerator" in raw and (not isinstance(raw["accelerator"], str) or raw["accelerator"] not in ACCELERATORS):
         raise OpplanError(f"{where}.accelerator must be one of {', '.join(ACCELERATORS)}, got {shown(raw['accelerator'])}")
+    if "granularity" in raw and (not isinstance(raw["granularity"], str)
+                                 or raw["granularity"] not in ("stage", "layer", "operator")):
+        raise OpplanError(f"{where}.granularity must be one of stage, layer, operator, got {shown(raw['granularity'])}")
 
 
 def _check_id(value: Any, where: str) -> str:

@@ -52,9 +52,9 @@ SAMPLES = {
 SCENARIOS = {
     "uniform_pipeline_8.json": {"devices": 8, "microbatches": 20},
     "llama2_7b.json": {"devices": 4, "microbatches": 8, "accelerator": "H100"},
-    "deepseek_v3_moe.json": {"devices": 8, "microbatches": 16, "accelerator": "H100"},
+    "deepseek_v3_moe.json": {"devices": 8, "microbatches": 20, "accelerator": "H100", "granularity": "operator"},
     "deepseek_v3_moe_8l_h20.json": {"devices": 8, "microbatches": 16, "accelerator": "H20"},
-    "uniform_moe_8.json": {"devices": 8, "microbatches": 16},
+    "uniform_moe_8.json": {"devices": 8, "microbatches": 20, "granularity": "operator"},
     "multimodal_vlm.json": {"devices": 4, "microbatches": 8, "accelerator": "A100"},
     "inception_dag.json": {"devices": 2, "microbatches": 8, "accelerator": "Ascend910B"},
 }

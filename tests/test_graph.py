@@ -95,3 +95,13 @@ def test_schema_file_is_valid_json_and_matches_format():
         pytest.skip("schema not generated yet")
     schema = json.loads(schema_path.read_text())
     assert "operators" in json.dumps(schema)
+
+
+@pytest.mark.parametrize("field, value", [("accelerator", []), ("accelerator", "TPU"), ("granularity", ["operator"]),
+                                          ("granularity", "chip"), ("devices", 0)])
+def test_a_bad_suggested_scenario_is_one_line_naming_the_field(field, value):
+    # found by the fuzz test: an unhashable accelerator raised TypeError instead of a message
+    data = {"format": "opplan-model/1", "name": "m", "scenario": {field: value},
+            "operators": [{"id": "a", "time": {"forward": 1, "input_grad": 1, "weight_grad": 1}}]}
+    with pytest.raises(OpplanError, match=f"scenario.{field}"):
+        parse_model(data)

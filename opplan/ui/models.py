@@ -15,6 +15,7 @@ import pandas as pd
 
 from opplan.cluster import ACCELERATORS
 from opplan.errors import OpplanError, decode_user_text
+from opplan.granularity import GRANULARITIES
 from opplan.graph import ModelGraph, parse_model_text, uniform_chain
 from opplan.limits import MAX_TEXT_CHARS, check_file_size, check_text
 from opplan.ui.text import plain
@@ -82,7 +83,7 @@ def set_model(values: dict[str, Any], text: str | None, label: str) -> None:
 
 
 def suggested_scenario(text: str) -> dict[str, Any]:
-    """A model file's optional ``scenario`` (devices, micro-batches, accelerator), keeping only
+    """A model file's optional ``scenario`` (devices, micro-batches, accelerator, granularity), keeping only
     well-formed entries: it is a suggestion, so a bad one is dropped rather than refused."""
     try:
         data = json.loads(text)
@@ -101,8 +102,10 @@ def suggested_scenario(text: str) -> dict[str, Any]:
         value = scenario.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
             good[key] = value
-    if scenario.get("accelerator") in ACCELERATORS:
+    if isinstance(scenario.get("accelerator"), str) and scenario["accelerator"] in ACCELERATORS:
         good["accelerator"] = scenario["accelerator"]
+    if isinstance(scenario.get("granularity"), str) and scenario["granularity"] in GRANULARITIES:
+        good["granularity"] = scenario["granularity"]
     return good
 
 
@@ -118,8 +121,10 @@ def apply_scenario(values: dict[str, Any], scenario: dict[str, Any], label: str,
     if accelerator is not None:
         values["accelerator"] = "model default" if model is not None and accelerator == model.accelerator \
             else accelerator
+    values["granularity"] = scenario.get("granularity", "stage")   # a sample is shown at its own level
     parts = [f"{scenario[k]} {k.replace('microbatches', 'micro-batches')}" for k in ("devices", "microbatches")
-             if k in scenario] + ([accelerator] if accelerator else [])
+             if k in scenario] + ([accelerator] if accelerator else []) \
+        + ([f"{scenario['granularity']} level"] if "granularity" in scenario else [])
     values["_scenario_note"] = f"{label} suggests {', '.join(parts)} (set when it was picked)."
 
 

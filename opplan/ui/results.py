@@ -114,7 +114,8 @@ def peak_card(plan: Plan, config: dict[str, Any]) -> Card:
 
 def home_cards(plans: dict[str, Plan], config: dict[str, Any]) -> list[Card | None]:
     """Five cards: opplan's iteration time and bubble ratio (against the reference), its speed-up
-    over each Home schedule (None where that schedule does not apply), its peak memory.
+    over each Home schedule (None where that schedule does not apply), its peak memory; a sixth,
+    exposed communication, when communication has its own stream.
 
     Labels and deltas stay short (at most about 18 characters) so a 1280-pixel window shows them
     whole; the help text says the rest."""
@@ -135,7 +136,22 @@ def home_cards(plans: dict[str, Plan], config: dict[str, Any]) -> list[Card | No
                    "over the cap" if plans[name].over_cap else None, "off", "off",
                    help=f"opplan's speed-up: {schedule_title(name)}'s iteration time ÷ opplan's.")
               if name in plans else None for name in HOME_SCHEDULES]
-    return [*cards, peak_card(plans["opplan"], config)]
+    return [*cards, peak_card(plans["opplan"], config), *exposed_comm_cards(plans["opplan"], config, plans.get(reference))]
+
+
+def exposed_comm_cards(plan: Plan, config: dict[str, Any], reference: Plan | None = None) -> list[Card]:
+    """With communication on its own stream (layer or operator granularity): the communication no
+    computation hides, worst device, against ``reference``'s when given. None without streams."""
+    if not plan.problem.has_comm_streams:
+        return []
+    units = units_for(config)
+    exposed = max(plan.metrics.exposed_communication, default=0.0)
+    delta = None
+    if reference is not None and reference.problem.has_comm_streams:
+        delta = f"{exposed - max(reference.metrics.exposed_communication, default=0.0):+.3g}{units.time_suffix}"
+    return [Card(f"Exposed comm{units.time_suffix}", f"{exposed:.4g}", delta, "inverse",
+                 help="The longest time any device's communication stream (the all-to-all) runs while its compute "
+                      "stream idles: communication no computation hides.")]
 
 
 def cards_caption(plans: dict[str, Plan]) -> str | None:
@@ -146,12 +162,13 @@ def cards_caption(plans: dict[str, Plan]) -> str | None:
 
 
 def plan_cards(plan: Plan, config: dict[str, Any]) -> list[Card]:
-    """The Plan page's four cards: iteration time, bubble ratio, largest idle per device, peak memory."""
+    """The Plan page's cards: iteration time, bubble ratio, largest idle per device, peak memory, and
+    exposed communication when communication has its own stream."""
     units, m = units_for(config), plan.metrics
     return [Card(f"Iteration time{units.time_suffix}", f"{m.makespan:.4g}"),
             Card("Bubble ratio", f"{m.bubble_ratio:.1%}"),
             Card(f"Idle per device, max{units.time_suffix}", f"{max(m.bubble):.4g}"),
-            peak_card(plan, config)]
+            peak_card(plan, config), *exposed_comm_cards(plan, config)]
 
 
 def provenance_line(plan: Plan, elapsed: float) -> str:
