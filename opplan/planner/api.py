@@ -85,7 +85,7 @@ def _say(options: PlannerOptions, message: str) -> None:
 
 
 def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0,
-               until: float = math.inf) -> list[Candidate]:
+               until: float = math.inf, should_stop: Callable[[], bool] | None = None) -> list[Candidate]:
     """The upper level: placed problems to schedule, with the baselines that run on each. Past
     ``until`` (a ``time.perf_counter`` time) no further placement is built once one exists."""
     out = []
@@ -93,8 +93,8 @@ def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0,
     for name, (layout, searched) in CANDIDATE_LAYOUTS.items():
         if placement not in ("auto", name):
             continue
-        if out and time.perf_counter() > until:
-            errors.append(f"{name}: not tried, the warm-start phase ran out of time")
+        if out and (time.perf_counter() > until or (should_stop is not None and should_stop())):
+            errors.append(f"{name}: not tried, the warm-start phase ran out of time or was stopped")
             continue
         if searched and scenario.is_uniform:
             errors.append(f"{name}: a uniform pipeline's stages are identical, there is no cut to search")
@@ -103,7 +103,7 @@ def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0,
             if searched:
                 problem = searched_cut(scenario.model, scenario.cluster(), scenario.microbatches, layout,
                                        scenario.overlap_factor, budget_seconds=search_seconds / 2,
-                                       granularity=scenario.granularity)
+                                       granularity=scenario.granularity, should_stop=should_stop)
             else:
                 problem = scenario.problem_for(layout)
         except OpplanError as error:
@@ -225,13 +225,17 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None, seeds: tupl
         options = dataclasses.replace(options, progress=progress)
     # warm starts may take a share of the time; past it, what exists is what the solver starts from
     warm_until = began + WARM_SHARE * options.time_limit
-    cands = candidates(scenario, options.placement, search_seconds=min(10.0, options.time_limit / 4), until=warm_until)
-    if scenario.granularity != "stage":
+    cands = candidates(scenario, options.placement, search_seconds=min(10.0, options.time_limit / 4), until=warm_until,
+                       should_stop=options.should_stop)
+    if scenario.granularity != "stage" and not (options.should_stop is not None and options.should_stop()):
         left = options.time_limit - (time.perf_counter() - began)
         cands.append(_from_stage_level(scenario, options, max(0.5, COARSE_SHARE * left)))
     _add_seeds(cands, seeds)
     for cand in cands:
-        cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling, warm_until, options.should_stop))
+        stopped = options.should_stop is not None and options.should_stop()
+        if not (stopped and cand.best is not None):   # once stopped, a fallback only where nothing fits
+            cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling, warm_until,
+                                                     options.should_stop))
         best = cand.best
         _say(options, f"placement {cand.placement}: best warm start "
                       + (f"{best.schedule_name} makespan {best.metrics.makespan:g}" if best else "none fits the caps"))
@@ -246,7 +250,8 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None, seeds: tupl
     for cand in cands:
         if cand.best is None:
             continue
-        if options.objective != "memory" and cand.best.metrics.makespan > best_warm \
+        stopped = options.should_stop is not None and options.should_stop()
+        if options.objective != "memory" and cand.best.metrics.makespan > best_warm and not stopped \
                 and time.perf_counter() - began < WARM_SHARE * options.time_limit:
             bound = problem_lower_bound(cand.problem)
             if bound >= best_warm - 1e-9:
@@ -260,7 +265,9 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None, seeds: tupl
             results.append(_as_result(cand.best, cand, PlanStatus.CANCELLED, "cancelled before the solver ran"))
             continue
         remaining = options.time_limit - (time.perf_counter() - began)
-        share = remaining / (len(to_solve) - k)
+        # the most promising placement (they are sorted) gets half of what is left, the others share
+        # the rest: with many placements an equal split left each too little to improve on its warm start
+        share = remaining / 2 if k == 0 and len(to_solve) > 2 else remaining / (len(to_solve) - k)
         if share < 0.5:
             results.append(_as_result(cand.best, cand, PlanStatus.NOT_SOLVED, "no time left for the MIP"))
             continue

@@ -140,7 +140,7 @@ def _one_machine(items: list[tuple[float, float]]) -> float:
     return best
 
 
-ONE_MACHINE_TASKS = 5_000    # above this many tasks the bounds skip their quadratic refinements (12k tasks: 35 s)
+ONE_MACHINE_TASKS = 3_000    # above this many tasks the bounds skip their quadratic refinements (12k tasks: 35 s)
 
 
 def heads_tails(a: Arcs, one_machine: bool | None = None) -> tuple[list[float], list[float]]:

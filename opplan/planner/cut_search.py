@@ -9,6 +9,7 @@ placement; validated, within the caps) is shorter.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from opplan.cluster import Cluster
 from opplan.errors import OpplanError
@@ -39,7 +40,8 @@ def _score(problem: Problem, layout: Layout) -> float:
 
 
 def searched_cut(model: ModelGraph, cluster: Cluster, microbatches: int, layout: Layout = CONTIGUOUS,
-                 overlap_factor: float = 1.0, budget_seconds: float = 10.0, granularity: str = "stage") -> Problem:
+                 overlap_factor: float = 1.0, budget_seconds: float = 10.0, granularity: str = "stage",
+                 should_stop: Callable[[], bool] | None = None) -> Problem:
     """A cut of the topological order into one model stage per device, laid out as ``layout``
     (contiguous or mirrored), whose quick plans are shortest. ``microbatches`` is the user's M."""
     if layout not in _SCORING_BASELINE:
@@ -59,7 +61,11 @@ def searched_cut(model: ModelGraph, cluster: Cluster, microbatches: int, layout:
     best = build(cuts)
     best_score = _score(best, layout)
     improved = True
-    while improved and time.perf_counter() - began < budget_seconds:
+
+    def out_of_time() -> bool:
+        return time.perf_counter() - began >= budget_seconds or (should_stop is not None and should_stop())
+
+    while improved and not out_of_time():
         improved = False
         for i in range(1, len(cuts) - 1):
             for delta in (-1, 1):
@@ -74,6 +80,6 @@ def searched_cut(model: ModelGraph, cluster: Cluster, microbatches: int, layout:
                 score = _score(problem, layout)
                 if score < best_score - 1e-9:
                     best, best_score, cuts, improved = problem, score, trial, True
-                if time.perf_counter() - began >= budget_seconds:
+                if out_of_time():
                     return best
     return best
