@@ -56,6 +56,10 @@ class PlannerOptions:
     log: Callable[[str], None] | None = None     # one line per step, for the CLI and the dashboard
     list_scheduling: bool = True                 # False: warm-start from baselines only (to measure the MIP)
 
+    def stopped(self) -> bool:
+        """True once the caller asked the run to stop (Ctrl-C, the dashboard's Cancel)."""
+        return self.should_stop is not None and self.should_stop()
+
     def __post_init__(self) -> None:
         if self.placement not in PLACEMENTS:
             raise OpplanError(f"unknown placement {self.placement!r} (choose from {', '.join(PLACEMENTS)})")
@@ -181,11 +185,11 @@ def _heuristic_plans(problem: Problem, list_scheduling: bool = True, until: floa
     Past ``until``, or once a stop is asked for, no further rule is tried."""
     from opplan.planner.heuristic import RULES, list_schedule, sequential_order
 
+    def out_of_time() -> bool:
+        return time.perf_counter() > until or (should_stop is not None and should_stop())
+
     plans = []
     for rule in RULES if list_scheduling else ():
-        def out_of_time() -> bool:
-            return time.perf_counter() > until or (should_stop is not None and should_stop())
-
         if out_of_time():
             break
         order = list_schedule(problem, rule, should_stop=out_of_time)
@@ -227,12 +231,12 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None, seeds: tupl
     warm_until = began + WARM_SHARE * options.time_limit
     cands = candidates(scenario, options.placement, search_seconds=min(10.0, options.time_limit / 4), until=warm_until,
                        should_stop=options.should_stop)
-    if scenario.granularity != "stage" and not (options.should_stop is not None and options.should_stop()):
+    if scenario.granularity != "stage" and not options.stopped():
         left = options.time_limit - (time.perf_counter() - began)
         cands.append(_from_stage_level(scenario, options, max(0.5, COARSE_SHARE * left)))
     _add_seeds(cands, seeds)
     for cand in cands:
-        stopped = options.should_stop is not None and options.should_stop()
+        stopped = options.stopped()
         if not (stopped and cand.best is not None):   # once stopped, a fallback only where nothing fits
             cand.warm_starts.extend(_heuristic_plans(cand.problem, options.list_scheduling, warm_until,
                                                      options.should_stop))
@@ -250,7 +254,7 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None, seeds: tupl
     for cand in cands:
         if cand.best is None:
             continue
-        stopped = options.should_stop is not None and options.should_stop()
+        stopped = options.stopped()
         if options.objective != "memory" and cand.best.metrics.makespan > best_warm and not stopped \
                 and time.perf_counter() - began < WARM_SHARE * options.time_limit:
             bound = problem_lower_bound(cand.problem)
@@ -261,7 +265,7 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None, seeds: tupl
                 continue
         to_solve.append(cand)
     for k, cand in enumerate(to_solve):
-        if options.should_stop is not None and options.should_stop():
+        if options.stopped():
             results.append(_as_result(cand.best, cand, PlanStatus.CANCELLED, "cancelled before the solver ran"))
             continue
         remaining = options.time_limit - (time.perf_counter() - began)

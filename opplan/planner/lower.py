@@ -60,12 +60,12 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
         """Ask for a plan of length T grid steps: 'found', 'infeasible' or 'stopped'."""
         nonlocal best
         left = mip_deadline - time.perf_counter()
-        if left < 0.2 or (options.should_stop is not None and options.should_stop()):
+        if left < 0.2 or options.stopped():
             return "stopped"
         step = build_step_model(problem, arcs, g_head, g_tail, T)
         if step.infeasible:   # the windows alone rule T out
             return "infeasible"
-        if options.should_stop is not None and options.should_stop():   # building a big model takes seconds
+        if options.stopped():   # building a big model takes seconds
             return "stopped"
         _say(options, f"placement {placement}: is there a plan of length {T * grid.scale:g}? "
                       f"({step.model.num_vars} binaries, {step.model.num_rows} rows)")
@@ -128,7 +128,7 @@ def improve(problem: Problem, warm: Plan, options, time_limit: float, placement:
                 break
             _report(options, began, best.metrics.makespan, bound)
     _report(options, began, best.metrics.makespan, bound)
-    stopped = options.should_stop is not None and options.should_stop()
+    stopped = options.stopped()
     if portfolio and not stopped and best.metrics.makespan > bound + 1e-9 * max(1.0, bound) \
             and deadline - time.perf_counter() > 1.0:
         reason = (f"CP-SAT from the MIP's best plan, because {state['solver']} did not close the gap in its "
@@ -154,12 +154,12 @@ def _cpsat_reason(problem: Problem, binaries: float, solver: str, warm_gap: floa
     from opplan.planner.cpsat import available
 
     if solver == "cpsat":
-        if not available()[0]:
+        if not _cpsat_available():
             from opplan.errors import OpplanError
 
             raise OpplanError(f"solver cpsat: {available()[1]}", field="solver")
         return "CP-SAT, as requested"
-    if solver != "auto" or not available()[0]:
+    if solver != "auto" or not _cpsat_available():
         return None
     if problem.is_unit_level:
         return "CP-SAT, because the problem is at unit (operator) level, too large for the time-indexed MIP"

@@ -35,7 +35,7 @@ def sweep(scenario: Scenario, caps: Sequence[MemoryCap], options: PlannerOptions
     points: list[SweepPoint] = []
     found: list[Plan] = []
     for cap in sorted(caps, key=lambda c: c.values):
-        if options.should_stop is not None and options.should_stop():
+        if options.stopped():
             break
         capped = dataclasses.replace(scenario, memory_caps=cap.bytes_per_device(scenario.model, scenario.devices))
         try:
