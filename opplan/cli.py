@@ -39,6 +39,9 @@ FLAGS = {"stages": "--stages", "devices": "--devices", "microbatches": "--microb
          "rows": "--rows", "iterations": "--iterations", "layers_per_unit": "--layers-per-unit"}
 
 
+MAX_SWEEP_CAPS = 50   # each cap of a sweep is a whole solve
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse prints usage plus an error; we print the error alone, on one line."""
 
@@ -51,6 +54,8 @@ class _Parser(argparse.ArgumentParser):
 def _flag(field: str, args: argparse.Namespace) -> str | None:
     """The flag the user gave (or would give) for ``field``."""
     if field == "memory_cap":
+        if getattr(args, "caps", None) is not None or getattr(args, "caps_bytes", None) is not None:
+            return "--caps" if args.caps is not None else "--caps-bytes"   # opplan sweep: its caps' own flag
         return "--memory-cap-activations" if getattr(args, "memory_cap_activations", None) is not None \
             else "--memory-cap"
     if field in ("devices", "stages"):    # one number, set by either flag: name the one the user gave
@@ -287,8 +292,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if (args.caps is None) == (args.caps_bytes is None):
         raise OpplanError("give the caps to sweep: --caps 4,5,6 (activation units) or --caps-bytes 40GB,60GB")
+    if args.memory_cap is not None or args.memory_cap_activations is not None:
+        raise OpplanError("a sweep takes its caps from --caps or --caps-bytes; drop --memory-cap and "
+                          "--memory-cap-activations")
     unit, text = ("activations", args.caps) if args.caps is not None else ("bytes", args.caps_bytes)
-    caps = [MemoryCap.parse(part, unit) for part in text.split(",") if part.strip()]
+    parts = [part for part in text.split(",") if part.strip()]
+    if len(parts) > MAX_SWEEP_CAPS:
+        raise OpplanError(f"a sweep takes at most {MAX_SWEEP_CAPS} caps (each is a full solve), got {len(parts)}",
+                          field="memory_cap")
+    caps = [MemoryCap.parse(part, unit) for part in parts]
     options = _planner_options(args)
 
     def show(point: Any) -> None:

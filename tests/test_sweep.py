@@ -68,3 +68,15 @@ def test_compare_page_sweep_is_monotone_and_tightest_first():
     ratios = [p["bubble_ratio"] for p in points]
     assert all(later <= earlier + 1e-9 for earlier, later in zip(ratios, ratios[1:])), ratios
     assert job.result == points
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--caps", "abc"], "--caps: memory cap 'abc' is not a number"),
+    (["--caps-bytes", "40GB"], "--caps-bytes: a memory cap in bytes needs a model"),
+    (["--caps", "3", "--memory-cap-activations", "5"], "drop --memory-cap"),
+    (["--caps", ",".join(str(c) for c in range(1, 60))], "at most 50 caps"),
+])
+def test_cli_sweep_errors_are_one_line_naming_its_flag(capsys, args, needle):
+    assert main(["sweep", "--stages", "4", "-m", "8", "--time-limit", "1", "--quiet", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err

@@ -80,3 +80,8 @@ def test_local_search_stops_at_the_bound_and_on_request():
     assert value == plan.metrics.makespan and order == plan.order
     _, _ = improve_order(plan.problem, plan.order, 30.0, should_stop=lambda: True)
     assert time.perf_counter() - began < 5.0   # both return at once, not after 30 s
+
+
+def test_cpsat_asked_for_the_memory_objective_says_the_mip_ran_instead():
+    plan = solve(uniform(4, devices=2, micro=4), PlannerOptions(solver="cpsat", objective="memory", time_limit=5))
+    assert plan.valid and "memory objective ran on the MIP" in plan.provenance.solver_reason

@@ -356,17 +356,3 @@ def test_a_sample_suggests_its_granularity():
     models.apply_scenario(values, models.suggested_scenario(text), "llama2_7b", None)
     assert values["granularity"] == "stage"
 
-
-def test_a_model_in_abstract_units_reads_in_activation_units():
-    # uniform_moe_8 counts memory in units (one "byte" per stage): not "18 B" but "9 activation units"
-    text = (ROOT / "sample_models" / "uniform_moe_8.json").read_text()
-    values = store()
-    models.set_model(values, text, "uniform_moe_8")
-    config = cfg.base_config(values)
-    units = units_for(config)
-    assert units.mem_label == "activation units"
-    from opplan.units import activation_unit_bytes
-
-    unit = activation_unit_bytes(models.load_model_text(text, "m"), 8)
-    assert units.memory(9 * unit) == "9 activation units"
-    assert units_for(cfg.base_config(model_store())).mem_label == "GB"   # a model in real bytes

@@ -210,6 +210,8 @@ def _minimise_memory(problem: Problem, warm: Plan, options, deadline: float, pla
                           SolveOptions(time_limit=max(0.5, deadline - time.perf_counter()), threads=options.threads,
                                        progress=options.progress, should_stop=options.should_stop))
         solver, reason = run.result.solver, run.reason
+        if options.solver == "cpsat":
+            reason = f"CP-SAT minimises the iteration time only, so the memory objective ran on the MIP: {reason}"
         if run.result.status == SolveStatus.OPTIMAL:   # the least memory within the limit, proven
             status = PlanStatus.OPTIMAL
         if run.result.status.has_solution and run.result.values is not None:

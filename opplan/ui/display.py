@@ -29,11 +29,10 @@ class Units:
         return f"{x:.4g} {self.time_unit}".strip()
 
     def memory(self, value: float) -> str:
-        """A cap or peak in the scenario's unit: bytes for a model, activation units otherwise
-        (``value`` in bytes; for the uniform pipeline a unit is one byte)."""
+        """A cap or peak in the scenario's unit: bytes for a model, activation units otherwise."""
         if self.mem_label == "GB":
             return format_bytes(value)
-        return f"{value / self.mem_unit_bytes:.4g} {self.mem_label}" if math.isfinite(value) else NO_CAP
+        return f"{value:.4g} {self.mem_label}" if math.isfinite(value) else NO_CAP
 
     @property
     def time_suffix(self) -> str:
@@ -46,28 +45,7 @@ def units_for(config: dict[str, Any]) -> Units:
         f = config["f"]
         return Units(f"time (F = {f:g})" if f == 1 else "time (same unit as F, B, W)", "", 1.0, "activation units",
                      "act. units")
-    unit = _activation_unit_of(config["model"], int(config["devices"]))
-    if unit is not None:
-        return Units("time (ms)", "ms", unit, "activation units", "act. units")
     return Units("time (ms)", "ms", GB, "GB", "GB")
-
-
-UNIT_MODEL_BYTES = 1024.0   # a model whose activation unit is below this counts memory in units, not bytes
-
-
-def _activation_unit_of(model_text: str, devices: int) -> float | None:
-    """The activation unit (bytes) of a model written in abstract units rather than bytes (such as
-    the uniform MoE sample, one "byte" per stage): its memory reads in activation units; None for
-    a model in real bytes."""
-    from opplan.errors import OpplanError
-    from opplan.ui.models import load_model_text
-    from opplan.units import activation_unit_bytes
-
-    try:
-        unit = activation_unit_bytes(load_model_text(model_text, "model"), max(1, devices))
-    except OpplanError:
-        return None
-    return unit if 0 < unit < UNIT_MODEL_BYTES else None
 
 
 def schedule_title(name: str) -> str:
