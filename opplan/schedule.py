@@ -31,25 +31,41 @@ def parse_entry(entry: str | Entry, backward: str = "split") -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Order:
-    """Per resource, the sequence of entries it runs. Links left out are served first come, first served."""
+    """Per resource, the sequence of entries it runs. Links left out are served first come, first served.
+
+    ``fences`` are (before, after) task pairs across resources: ``after`` starts only once ``before``
+    has ended. They describe a program that waits for its own communication, as a plain
+    implementation does when the next chunk starts only after the last all-to-all of the previous
+    one; a planner's own orders have none.
+    """
 
     sequences: Mapping[str, tuple[str, ...]]   # entries may be given as records; they are kept as text
     backward: str = "split"
+    fences: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.backward not in ("split", "full"):
             raise OpplanError(f"backward must be 'split' or 'full', got {self.backward!r}")
         object.__setattr__(self, "sequences", {str(r): tuple(map(str, seq)) for r, seq in self.sequences.items()})
+        object.__setattr__(self, "fences", tuple((str(a), str(b)) for a, b in self.fences))
+
+    def without_fences(self) -> Order:
+        """The same sequences with every wait between resources lifted (what a planner may retime)."""
+        return Order(self.sequences, self.backward) if self.fences else self
 
     def slots(self, resource: str) -> list[tuple[str, ...]]:
         return [parse_entry(e, self.backward) for e in self.sequences.get(resource, ())]
 
     def to_text(self) -> str:
-        return "\n".join(f"{r}: {' '.join(seq)}" for r, seq in self.sequences.items())
+        lines = [f"{r}: {' '.join(seq)}" for r, seq in self.sequences.items()]
+        if self.fences:
+            lines.append(f"{FENCES_LINE}: {' '.join(f'{a}<{b}' for a, b in self.fences)}")
+        return "\n".join(lines)
 
     @classmethod
     def from_text(cls, text: str, backward: str = "split") -> Order:
         seqs: dict[str, tuple[str, ...]] = {}
+        fences: list[tuple[str, str]] = []
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
@@ -57,17 +73,24 @@ class Order:
                 raise OpplanError(f"order line {number}: expected 'resource: entry entry ...', got {shown(line.strip())}")
             resource, rest = line.split(":", 1)
             resource = check_text(resource.strip(), f"order line {number}: the resource name")
+            if resource == FENCES_LINE:
+                fences += [_fence(pair.split("<", 1) if "<" in pair else pair, f"order line {number}: fence")
+                           for pair in rest.split()]
+                continue
             seqs[resource] = tuple(check_text(e, f"order line {number}: entry", MAX_ENTRY_CHARS) for e in rest.split())
-        return cls(seqs, backward)
+        return cls(seqs, backward, tuple(fences))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"backward": self.backward, "sequences": {r: list(s) for r, s in self.sequences.items()}}
+        data: dict[str, Any] = {"backward": self.backward, "sequences": {r: list(s) for r, s in self.sequences.items()}}
+        if self.fences:
+            data["fences"] = [list(pair) for pair in self.fences]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Order:
         if not isinstance(data, Mapping):
             raise OpplanError(f"plan order must be an object, got {type(data).__name__} {shown(data)}")
-        unknown = sorted((k for k in data if k not in ("backward", "sequences")), key=str)
+        unknown = sorted((k for k in data if k not in ("backward", "sequences", "fences")), key=str)
         if unknown:
             raise OpplanError(f"plan order has unknown field {shown(unknown[0])}")
         sequences = data.get("sequences")
@@ -83,7 +106,21 @@ class Order:
         backward = data.get("backward", "split")
         if backward not in ("split", "full"):
             raise OpplanError(f"plan order.backward must be 'split' or 'full', got {shown(backward)}")
-        return cls(checked, backward)
+        fences = data.get("fences", [])
+        if not isinstance(fences, list):
+            raise OpplanError(f"plan order.fences must be a list of [before, after] task pairs, got {shown(fences)}")
+        return cls(checked, backward, tuple(_fence(pair, f"plan order.fences[{i}]") for i, pair in enumerate(fences)))
+
+
+FENCES_LINE = "fences"     # the order-text line of (before<after) pairs
+
+
+def _fence(pair: Any, where: str) -> tuple[str, str]:
+    """One (before, after) pair of task names, checked."""
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        raise OpplanError(f"{where} must be a [before, after] pair of task names, got {shown(pair)}")
+    return (check_text(pair[0], f"{where}: the task before", MAX_ENTRY_CHARS),
+            check_text(pair[1], f"{where}: the task after", MAX_ENTRY_CHARS))
 
 
 class TimedTask(NamedTuple):

@@ -88,6 +88,10 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
         for a, b in zip(seq, seq[1:]):
             pending[b] += 1
             slot_succ[a].append(b)
+    fences = _fence_slots(tg, order, slot_of)
+    for a, b in fences:
+        pending[b] += 1
+        slot_succ[a].append(b)
     dynamic = [slot_resource[s] not in fixed_sequences for s in range(n_slots)]
     ready = [0.0] * n_slots
     slot_start = [math.nan] * n_slots
@@ -134,13 +138,28 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
             if dynamic[s]:
                 free_at[r] = finish
     if any(math.isnan(x) for x in slot_start):
-        raise DeadlockError(_describe_deadlock(tg, fixed_sequences, slot_members, slot_of, slot_start))
+        raise DeadlockError(_describe_deadlock(tg, fixed_sequences, slot_members, slot_of, slot_start, fences))
     block = [s if len(m) > 1 else -1 for s, m in enumerate(slot_members)]
     return [TimedTask(k, r, slot_start[s], slot_end[s], block[s]) for k, r, s in zip(tg.keys, tg.resource, slot_of)]
 
 
+def _fence_slots(tg: TaskGraph, order: Order, slot_of: list[int]) -> list[tuple[int, int]]:
+    """The order's fences as (before, after) slots; a fence inside one block could never be met."""
+    def slot(name: str) -> int:
+        i = tg.index.get(name)
+        return slot_of[i if i is not None else tg.lookup(parse_entry(name, order.backward)[0])]
+
+    pairs = []
+    for before, after in order.fences:
+        a, b = slot(before), slot(after)
+        if a == b:
+            raise OpplanError(f"order fence {before} < {after} names two tasks of one block, which start together")
+        pairs.append((a, b))
+    return pairs
+
+
 def _describe_deadlock(tg: TaskGraph, sequences: dict[str, list[int]], slot_members: list[tuple[int, ...]],
-                       slot_of: list[int], slot_start: list[float]) -> str:
+                       slot_of: list[int], slot_start: list[float], fences: list[tuple[int, int]]) -> str:
     parts = []
     for r, seq in sequences.items():
         stuck = next((s for s in seq if math.isnan(slot_start[s])), None)
@@ -148,7 +167,9 @@ def _describe_deadlock(tg: TaskGraph, sequences: dict[str, list[int]], slot_memb
             continue
         members = slot_members[stuck]
         waits = sorted({tg.keys[d] for i in members for d in tg.deps[i]
-                        if d not in members and math.isnan(slot_start[slot_of[d]])})
+                        if d not in members and math.isnan(slot_start[slot_of[d]])}
+                       | {f"{tg.keys[slot_members[a][0]]} (fence)" for a, b in fences
+                          if b == stuck and math.isnan(slot_start[a])})
         head = "(" + ";".join(tg.keys[i] for i in members) + ")" if len(members) > 1 else tg.keys[members[0]]
         parts.append(f"{r} stuck at {head} waiting for {', '.join(waits[:3]) or 'its resource'}")
         if len(parts) == 4:

@@ -3,18 +3,23 @@ task graph or the simulator), so a bug in a producer cannot hide behind a shared
 thing it shares is the task-name notation (``actions.py``), which plans are written in.
 
 Rules:
-  1 every task exactly once          5 tasks run where their stage is placed (links for transfers),
-  2 durations as the problem says       on the device's compute or communication stream as it says
-  3 dependencies and transfer delays  6 memory (parameters + live activations) within each cap
-  4 one block at a time per resource  7 reported metrics agree with the times
-                                      8 blocks well formed (same resource, start, end)
+  1 every task exactly once
+  2 durations as the problem says
+  3 dependencies and transfer delays, and the waits (fences) the plan's own order declares
+  4 one block at a time per resource
+  5 tasks run where their stage is placed (links for transfers), on the device's compute or
+    communication stream as it says
+  6 memory (parameters + live activations) within each cap
+  7 reported metrics agree with the times
+  8 blocks well formed (same resource, start, end)
 """
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 
-from opplan.actions import ComputeTask, Pass, compute_name, compute_names, parse_task, transfer_name
+from opplan.actions import ComputeTask, Pass, compute_name, compute_names, entry_names, parse_task, transfer_name
+from opplan.errors import OpplanError
 from opplan.outputs import RULES, Violation
 from opplan.problem import COMM_STREAM, comm_resource
 from opplan.schedule import Plan, TimedTask
@@ -142,6 +147,19 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
         else:
             check_pairs(names_of[(e.src, "F")], names_of[(e.dst, "F")])
             check_pairs(names_of[(e.dst, grad)], names_of[(e.src, grad)])
+    def fenced(name: str) -> TimedTask | None:
+        try:
+            return by_name.get(entry_names(name, split_backward=grad == "B")[0])
+        except OpplanError:
+            return None
+
+    for before, after in plan.order.fences:    # waits the plan's own program declares
+        a, b = fenced(before), fenced(after)
+        if a is None or b is None:
+            report(3, f"fence {before} < {after} names a task the plan does not have", (before, after))
+        elif b.start < a.end - eps:
+            report(3, f"{after} starts at {b.start:g} before {before} ends at {a.end:g}, against the order's fence",
+                   (before, after), (a.end, b.start))
 
     # rule 4 -----------------------------------------------------------------------------------
     per_resource: dict[str, list[tuple[float, float, str]]] = defaultdict(list)

@@ -3,10 +3,12 @@
 A schedule's per-rank program names schedule stages (``3F0``). At operator level every stage is a
 chain of units (``opplan.granularity``): compute units on the device's compute stream, all-to-all
 units on its communication stream. A stage's pass runs its units one after another — forward in
-unit order, backward in reverse — so a chunk's compute waits for its own all-to-all, as it does
-in a plain implementation. Only inside DualPipe's overlapped forward-backward pairs do the two
-chunks interleave, so that the all-to-all of one micro-batch hides behind the compute of the
-other; each pair gets the interleaving that is shortest on its own (DualPipe's best case).
+unit order, backward in reverse — and a rank runs its program's entries one after another: an
+entry starts only once the previous one has ended on every stream (the order's fences), so a
+chunk's all-to-all holds up the chunk after it, as in an implementation whose all-to-all is
+blocking. Only inside DualPipe's overlapped forward-backward pairs do two chunks interleave, so
+that the all-to-all of one micro-batch hides behind the compute of the other; each pair gets the
+interleaving that is shortest on its own (DualPipe's best case).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
-from opplan.actions import Block, ComputeTask, Entry, Pass
+from opplan.actions import Block, ComputeTask, Entry, Pass, entry_names
 from opplan.errors import OpplanError
 from opplan.problem import Problem
 from opplan.schedule import Order
@@ -80,21 +82,32 @@ def unit_order(problem: Problem, programs: Sequence[Sequence[Entry]]) -> Order:
         for resource in {problem.resource_of(u) for u in problem.stages_on(d)}:
             sequences.setdefault(resource, [])
     patterns: dict[tuple[int, Pass, int, Pass], tuple[int, ...]] = {}   # same two stages, same merge
+    fences: list[tuple[str, str]] = []
     for program in programs:
+        previous_ends: list[str] = []          # the last unit of each chain of the previous entry
         for entry in program:
             if isinstance(entry, Block):
                 if len(entry.members) != 2:
                     raise OpplanError(f"an overlapped block pairs two tasks, got {entry}")
-                first, second = (unit_steps(problem, member) for member in entry.members)
+                chains = [unit_steps(problem, member) for member in entry.members]
                 a, b = entry.members
                 key = (a.stage, a.pass_, b.stage, b.pass_)
                 if key not in patterns:
-                    patterns[key] = best_interleaving(first, second)
-                steps = [step for _, step in _merge(first, second, patterns[key])]
+                    patterns[key] = best_interleaving(*chains)
+                steps = [step for _, step in _merge(*chains, patterns[key])]
             elif isinstance(entry, ComputeTask):
-                steps = unit_steps(problem, entry)
+                chains = [unit_steps(problem, entry)]
+                steps = chains[0]
             else:
                 raise OpplanError(f"a schedule program holds compute tasks and blocks, got {entry}")
+            starts = [_task_name(chain[0]) for chain in chains]
+            fences += [(end, start) for end in previous_ends for start in starts]
+            previous_ends = [_task_name(chain[-1]) for chain in chains]
             for resource, task, _ in steps:
                 sequences[resource].append(str(task))
-    return Order({r: tuple(seq) for r, seq in sequences.items() if seq}, backward="split")
+    return Order({r: tuple(seq) for r, seq in sequences.items() if seq}, backward="split", fences=tuple(fences))
+
+
+def _task_name(step: Step) -> str:
+    """A task the step stands for (a full backward is its input and weight gradients, run as one block)."""
+    return entry_names(str(step[1]), split_backward=True)[0]

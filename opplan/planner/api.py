@@ -132,6 +132,9 @@ def _with_baselines(cand: Candidate, schedules: tuple[str, ...], until: float = 
         except OpplanError:
             continue  # a precondition this scenario misses (e.g. DualPipe's M >= 2P)
         cand.warm_starts.append(plan)
+        freed = _without_fences(plan)
+        if freed is not None:
+            cand.warm_starts.append(freed)
         if plan.over_cap:
             over_cap.append(plan)
     if cand.best is None:
@@ -143,6 +146,17 @@ def _with_baselines(cand: Candidate, schedules: tuple[str, ...], until: float = 
                 if fitted is not None:
                     cand.warm_starts.append(fitted)
     return cand
+
+
+def _without_fences(plan: Plan) -> Plan | None:
+    """A baseline's order with its waits across streams lifted: the planner is free to overlap a
+    chunk's all-to-all with the next chunk's compute. None when it has no fences or the freed plan
+    breaks a cap (starting earlier can raise a peak)."""
+    if not plan.order.fences:
+        return None
+    freed = make_plan(plan.problem, plan.order.without_fences(),
+                      Provenance(producer="heuristic", schedule=f"{plan.schedule_name}, overlapped everywhere"))
+    return freed if freed.valid else None
 
 
 def _add_seeds(cands: list[Candidate], seeds: tuple[Plan, ...]) -> None:
@@ -305,6 +319,7 @@ def _from_stage_level(scenario: Scenario, options: PlannerOptions, seconds: floa
                 for device in coarse.problem.devices]
     expanded = make_plan(fine, unit_order(fine, programs),
                          Provenance(producer="heuristic", schedule="stage-level plan, unit by unit"))
+    expanded = _without_fences(expanded) or expanded
     _say(options, f"stage level: {coarse.provenance.placement} makespan {coarse.metrics.makespan:g}, "
                   f"unit by unit {expanded.metrics.makespan:g}")
     cand = Candidate(f"{coarse.provenance.placement} (stage-level cut)", fine, [expanded])
