@@ -132,3 +132,33 @@ def test_operator_level_planning_is_never_worse_than_stage_level():
         results[granularity] = solve(scenario, PlannerOptions(time_limit=10))
         assert results[granularity].valid
     assert results["operator"].metrics.makespan <= results["stage"].metrics.makespan + 1e-9
+
+
+def test_no_stage_level_plan_beats_the_whole_stage_floor():
+    """The uniform MoE: 8 stages of 10 units of work each (all-to-all included) and 20
+    micro-batches on 8 devices, so some device carries at least 200 at stage level."""
+    from opplan import baselines
+    from opplan.planner.api import whole_stage_floor
+
+    scenario = Scenario.from_options(UNIFORM_MOE, devices=8, microbatches=20)
+    assert whole_stage_floor(scenario) == 200
+    for name in ("1f1b", "zb-h1", "dualpipe"):
+        assert baselines.run_on(scenario, name).metrics.makespan >= 200
+    small = Scenario.from_options(DEEPSEEK, devices=4, microbatches=8)
+    for name in ("1f1b", "zb-h1", "dualpipe", "zb-v"):
+        assert baselines.run_on(small, name).metrics.makespan >= whole_stage_floor(small) - 1e-9
+
+
+@pytest.mark.solver
+def test_operator_level_skips_whole_stages_when_they_cannot_win():
+    """On the uniform MoE, DualPipe at operator level (169 with its all-to-all overlapped) already
+    beats every whole-stage plan (at least 200), so the time goes to the units."""
+    from opplan import baselines
+    from opplan.planner.api import PlannerOptions, solve
+
+    scenario = Scenario.from_options(UNIFORM_MOE, devices=8, microbatches=20, granularity="operator")
+    scenario = scenario.with_caps(max(baselines.run_on(scenario, "dualpipe").metrics.peak_memory_bytes))
+    said: list[str] = []
+    plan = solve(scenario, PlannerOptions(time_limit=6, placement="mirrored", log=said.append))
+    assert any(line.startswith("stage level: skipped") for line in said), said[:5]
+    assert plan.valid and plan.metrics.makespan <= 169

@@ -110,3 +110,22 @@ def test_mirrored_problem_duplicates_stages_in_two_independent_chains():
     assert sorted((e.src, e.dst) for e in problem.edges) == [(0, 1), (1, 2), (2, 3), (4, 5), (5, 6), (6, 7)]
     assert [problem.param_bytes(d) for d in range(4)] == [8.0] * 4     # 2x the 4.0 of one stage
     assert problem.activation_unit_bytes == pytest.approx(2.0)          # one device's share of the model
+
+
+def test_device_balanced_cuts_even_out_what_each_mirrored_device_carries():
+    """Mirrored: device d holds stages d and P-1-d. Stage-balanced cuts leave the middle devices
+    light when the heavy items sit at both ends; balancing the pairs fixes that."""
+    from opplan.partition import device_balanced_cuts, split_costs
+
+    costs = [1] * 12 + [6]                         # a heavy head on the last stage
+
+    def loads(cuts, mirrored):
+        stage = [sum(costs[a:b]) for a, b in zip(cuts, cuts[1:])]
+        return [stage[d] + stage[3 - d] for d in range(4)] if mirrored else stage
+
+    even, balanced = split_costs(costs, 4), device_balanced_cuts(costs, 4, mirrored=True)
+    assert balanced[0] == 0 and balanced[-1] == len(costs) and balanced == sorted(set(balanced))
+    assert loads(even, True) == [10, 8, 8, 10]
+    assert loads(balanced, True) == [9, 9, 9, 9]
+    # contiguous: a device is a stage, and the stage-balanced cut is already optimal
+    assert max(loads(device_balanced_cuts(costs, 4, mirrored=False), False)) == max(loads(even, False))

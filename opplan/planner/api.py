@@ -37,7 +37,7 @@ CANDIDATE_LAYOUTS: dict[str, tuple[Layout, bool]] = {
     "searched-mirrored": (MIRRORED, True),
 }
 PLACEMENTS = ("auto", *CANDIDATE_LAYOUTS)
-COARSE_SHARE = 0.4     # operator level: the share of the time left spent planning whole stages first
+COARSE_SHARE = 0.6     # operator level: the share of the time spent planning whole stages first
 WARM_SHARE = 0.5       # past this share of the time limit no further warm start is built
 OBJECTIVES = ("makespan", "bubble", "memory")
 
@@ -89,13 +89,17 @@ def _say(options: PlannerOptions, message: str) -> None:
 
 
 def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0,
-               until: float = math.inf, should_stop: Callable[[], bool] | None = None) -> list[Candidate]:
+               until: float = math.inf, should_stop: Callable[[], bool] | None = None,
+               kinds: tuple[bool, ...] = (False, True), errors: list[str] | None = None) -> list[Candidate]:
     """The upper level: placed problems to schedule, with the baselines that run on each. Past
-    ``until`` (a ``time.perf_counter`` time) no further placement is built once one exists."""
-    out = []
-    errors = []
+    ``until`` (a ``time.perf_counter`` time) no further placement is built once one exists.
+    ``kinds`` picks even cuts (False), searched cuts (True) or both; when ``errors`` is given, the
+    reasons placements do not apply are collected there instead of raised when none does."""
+    out: list[Candidate] = []
+    collect = errors is not None
+    errors = errors if errors is not None else []
     for name, (layout, searched) in CANDIDATE_LAYOUTS.items():
-        if placement not in ("auto", name):
+        if placement not in ("auto", name) or searched not in kinds:
             continue
         if out and (time.perf_counter() > until or (should_stop is not None and should_stop())):
             errors.append(f"{name}: not tried, the warm-start phase ran out of time or was stopped")
@@ -114,7 +118,7 @@ def candidates(scenario: Scenario, placement: str, search_seconds: float = 10.0,
             errors.append(f"{name}: {error}")
             continue
         out.append(_with_baselines(Candidate(name, problem), baselines.running_on(layout), until))
-    if not out:
+    if not out and not collect:
         raise OpplanError("no placement applies to this scenario: " + "; ".join(errors))
     return out
 
@@ -243,11 +247,11 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None, seeds: tupl
         options = dataclasses.replace(options, progress=progress)
     # warm starts may take a share of the time; past it, what exists is what the solver starts from
     warm_until = began + WARM_SHARE * options.time_limit
-    cands = candidates(scenario, options.placement, search_seconds=min(10.0, options.time_limit / 4), until=warm_until,
-                       should_stop=options.should_stop)
-    if scenario.granularity != "stage" and not options.stopped():
-        left = options.time_limit - (time.perf_counter() - began)
-        cands.append(_from_stage_level(scenario, options, max(0.5, COARSE_SHARE * left)))
+    if scenario.granularity == "stage":
+        cands = candidates(scenario, options.placement, search_seconds=min(10.0, options.time_limit / 4),
+                           until=warm_until, should_stop=options.should_stop)
+    else:
+        cands = _unit_level_candidates(scenario, options, began)
     _add_seeds(cands, seeds)
     for cand in cands:
         stopped = options.stopped()
@@ -302,6 +306,46 @@ def solve(scenario: Scenario, options: PlannerOptions | None = None, seeds: tupl
     if not best.valid:  # make_plan validated it; reaching here would be a bug worth shouting about
         raise RuntimeError(f"planner produced an invalid plan: {best.violations[:3]}")
     return best
+
+
+def _unit_level_candidates(scenario: Scenario, options: PlannerOptions, began: float) -> list[Candidate]:
+    """Operator (or layer) level. First the placements with even cuts and their baselines (cheap).
+    Then whole stages: unless no whole-stage plan could beat the best of those, the stage level
+    gets ``COARSE_SHARE`` of the time, before anything else, and its plan run unit by unit is one
+    more candidate. So an operator-level answer is never worse than a stage-level one found with
+    that share of the time. Last, if the warm-start phase has time left (whole stages were not
+    needed), the searched cuts; otherwise the stage level's own cut stands for them."""
+    limit = options.time_limit
+    errors: list[str] = []
+    cands = candidates(scenario, options.placement, kinds=(False,), should_stop=options.should_stop, errors=errors)
+    best_unit = min((c.best.metrics.makespan for c in cands if c.best is not None), default=math.inf)
+    floor = whole_stage_floor(scenario)
+    if floor >= best_unit - 1e-9:
+        _say(options, f"stage level: skipped, no whole-stage plan can beat {best_unit:g} (a device's average "
+                      f"work with its all-to-all is {floor:g})")
+    elif not options.stopped():
+        left = limit - (time.perf_counter() - began)
+        cands.append(_from_stage_level(scenario, options, max(0.5, COARSE_SHARE * left)))
+    warm_until = began + WARM_SHARE * limit
+    if not options.stopped() and time.perf_counter() < warm_until:
+        left = limit - (time.perf_counter() - began)
+        cands += candidates(scenario, options.placement, search_seconds=min(10.0, left / 4),
+                            until=warm_until, should_stop=options.should_stop, kinds=(True,),
+                            errors=errors)
+    if not cands:
+        raise OpplanError("no placement applies to this scenario: " + "; ".join(errors))
+    return cands
+
+
+def whole_stage_floor(scenario: Scenario) -> float:
+    """A makespan no stage-level plan of a model beats, whatever its cut and placement: there every
+    operator, all-to-all included, occupies its device, so some device carries at least the average
+    work (each operator at its fastest device's time, overlapped pairs at their factor)."""
+    model, cluster = scenario.model, scenario.cluster()
+    if model is None:
+        return 0.0
+    work = sum(min(sum(cluster.operator_times(op, d)) for d in range(cluster.size)) for op in model.operators)
+    return work * scenario.microbatches / cluster.size * min(1.0, scenario.overlap_factor)
 
 
 def _from_stage_level(scenario: Scenario, options: PlannerOptions, seconds: float) -> Candidate:

@@ -15,7 +15,7 @@ from opplan.cluster import Cluster
 from opplan.errors import OpplanError
 from opplan.graph import ModelGraph
 from opplan.layout import CONTIGUOUS, MIRRORED, Layout
-from opplan.partition import balanced_partition
+from opplan.partition import balanced_partition, device_balanced_cuts, operator_costs, split_costs
 from opplan.problem import Problem
 from opplan.simulate import make_plan
 
@@ -48,18 +48,31 @@ def searched_cut(model: ModelGraph, cluster: Cluster, microbatches: int, layout:
         raise OpplanError(f"searched cuts support the {' and '.join(x.name for x in _SCORING_BASELINE)} layouts, "
                           f"not {layout.name}")
     began = time.perf_counter()
-    groups = balanced_partition(model, cluster.size, cluster)
-    order = [op for g in groups for op in g]
-    cuts = [0]
-    for g in groups:
-        cuts.append(cuts[-1] + len(g))
+    costs = operator_costs(model, cluster)
+    order = [op for op, _ in costs]
+    if len(order) < cluster.size:
+        balanced_partition(model, cluster.size, cluster)      # raises the clear "too few operators" error
 
     def build(c: list[int]) -> Problem:
         return layout.model_problem(model, cluster, microbatches, overlap_factor,
                                     groups=[order[a:b] for a, b in zip(c, c[1:])], granularity=granularity)
 
-    best = build(cuts)
-    best_score = _score(best, layout)
+    # two starts: stages balanced, and each device's own work balanced (at operator level without
+    # the all-to-all, which runs beside the compute); the climb starts from the better one
+    overlapped = granularity != "stage"
+    own_work = [0.0 if overlapped and model.operator(op).kind == "communication" else cost for op, cost in costs]
+    starts = [split_costs([cost for _, cost in costs], cluster.size),
+              device_balanced_cuts(own_work, cluster.size, mirrored=layout == MIRRORED)]
+    scored = []
+    for start in starts:
+        try:
+            problem = build(start)
+        except OpplanError:
+            continue
+        scored.append((_score(problem, layout), start, problem))
+    if not scored:
+        raise OpplanError(f"no cut of {model.name!r} into {cluster.size} stages could be placed as {layout.name}")
+    best_score, cuts, best = min(scored, key=lambda x: x[0])
     improved = True
 
     def out_of_time() -> bool:
