@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,21 @@ def test_local_search_stops_at_the_bound_and_on_request():
 def test_cpsat_asked_for_the_memory_objective_says_the_mip_ran_instead():
     plan = solve(uniform(4, devices=2, micro=4), PlannerOptions(solver="cpsat", objective="memory", time_limit=5))
     assert plan.valid and "memory objective ran on the MIP" in plan.provenance.solver_reason
+
+
+def test_a_weight_gradient_pulled_forward_while_held_runs_once():
+    """At operator level a unit's weight gradient can be held back (its forward waits for memory)
+    and then pulled forward to make room; it must not run a second time when the held entries go."""
+    from collections import Counter
+
+    from opplan.graph import load_model
+    from opplan.planner.heuristic import list_schedule
+    from opplan.scenario import Scenario
+
+    model = load_model(Path(__file__).resolve().parents[1] / "sample_models" / "uniform_moe_8.json")
+    problem = baselines.run_on(Scenario.from_options(model, devices=8, microbatches=20, granularity="operator"),
+                               "dualpipe").problem
+    order = list_schedule(problem, "forward-first")
+    fitted = fit_to_caps(problem.with_memory(6 * problem.activation_unit_bytes), order)
+    assert fitted is not None
+    assert not [task for seq in fitted.sequences.values() for task, n in Counter(seq).items() if n > 1]

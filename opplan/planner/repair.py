@@ -144,6 +144,9 @@ def _fit_sequence(problem: Problem, seq: tuple[str, ...], room: float, backward:
         seen_keys: set[tuple[int, int]] = set()
         while k < len(held):
             e = held[k]
+            if e.done:                 # a weight gradient pulled forward while it was held
+                unhold(held.pop(k))
+                continue
             if any(key in seen_keys for key in e.keys) or any(s in seen_stages for s, _ in e.forwards):
                 k += 1
                 continue
