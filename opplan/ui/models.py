@@ -206,7 +206,7 @@ def uniform_as_model(values: dict[str, Any]) -> ModelGraph:
 
 def model_summary(model: ModelGraph) -> str:
     """One line on a model graph: operators, edges, parameter memory, accelerator."""
-    from opplan.ui.config import in_abstract_units   # config imports this module
+    from opplan.ui.config import in_abstract_units  # config imports this module
 
     comm = sum(op.kind == "communication" for op in model.operators)
     memory = ("memory in abstract units (shown as activation units)" if in_abstract_units(model)
