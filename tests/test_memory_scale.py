@@ -13,7 +13,7 @@ from opplan.errors import OpplanError
 from opplan.ui import caps, models, results, share, sweep, tables
 from opplan.ui import config as cfg
 from opplan.ui import plans as pl
-from opplan.ui.display import scenario_summary, units_for
+from opplan.ui.display import memory_text, scenario_summary, units_for
 from opplan.viz import memory_figure
 
 MOE, DEEPSEEK = "uniform_moe_8", "deepseek_v3_moe"
@@ -171,3 +171,16 @@ def test_a_link_carries_the_cap_in_the_models_scale_exactly(label, key, typed):
     assert opened[key] == typed and opened["cap_mode"] == caps.ONE_VALUE
     assert caps.resolve_config(opened)[0]["caps"] == caps.resolve_config(values)[0]["caps"]
     assert float(params["cap"]) == typed and "e" not in params["cap"]
+
+
+def test_planner_messages_read_in_the_models_scale():
+    """The planner writes byte amounts ("cap 1 B"); on a model in abstract units the page shows units."""
+    message = ("no plan fits the memory caps; contiguous: dev0 has cap 1 B but one micro-batch alone needs 2 B "
+               "(plans exist from 2 B on every device)")
+    moe_config = cfg.base_config(sample(MOE))
+    assert memory_text(message, moe_config) == (
+        "no plan fits the memory caps; contiguous: dev0 has cap 0.5 activation units but one micro-batch alone "
+        "needs 1 activation unit (plans exist from 1 activation unit on every device)")
+    assert memory_text("cap 9 activation units: solving (1/3); stage B1 of 2 B", moe_config).endswith("of 1 activation unit")
+    for config in (cfg.base_config(sample(DEEPSEEK)), cfg.base_config(dict(cfg.DEFAULTS))):
+        assert memory_text(message, config) == message, "GB models and the uniform pipeline are left as they are"

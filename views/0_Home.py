@@ -34,7 +34,7 @@ mode = widget(cols[3].selectbox, "cap_mode", "Memory cap per device", options=li
               help="Every schedule is measured against the same cap; opplan must fit it.")
 cap = caps.cap_input(values)
 if mode == caps.ONE_VALUE:
-    widget(cols[4].number_input, cap.key, cap.label, min_value=0.01, step=cap.step, help=cap.help)
+    widget(cols[4].number_input, cap.key, cap.label, min_value=0.01, step=cap.step)
 else:
     widget(cols[4].number_input, "time_limit", "Solver time (s)", min_value=1.0, max_value=600.0, step=5.0,
            help="opplan returns its best plan when the time is up (and says how far from optimal it may be).")

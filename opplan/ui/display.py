@@ -4,6 +4,7 @@ picks: GB, or activation units for a model in abstract units), schedule titles, 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,10 @@ class Units:
         ``80.00 GB``, or ``9 activation units``."""
         if not self.scale.in_units:
             return format_bytes(value)
-        return f"{self.scale.to_display(value):.4g} {self.mem_label}" if math.isfinite(value) else NO_CAP
+        if not math.isfinite(value):
+            return NO_CAP
+        shown = self.scale.to_display(value)
+        return f"{shown:.4g} {self.mem_label if shown != 1 else 'activation unit'}"
 
     @property
     def time_suffix(self) -> str:
@@ -59,6 +63,19 @@ def units_for(config: dict[str, Any]) -> Units:
         f = config["f"]
         return Units(f"time (F = {f:g})" if f == 1 else "time (same unit as F, B, W)", "", memory_scale(config))
     return Units("time (ms)", "ms", memory_scale(config))
+
+
+_BYTES = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?(?:e[-+]?\d+)?) B\b")   # "2 B": format_bytes below 1 KB
+
+
+def memory_text(text: str, config: dict[str, Any]) -> str:
+    """A planner message in the scenario's memory scale: for a model in abstract units, its byte
+    amounts ("cap 1 B", as ``format_bytes`` writes them) become activation units, so an error
+    says "0.5 activation units" where every other place says units. Other text is unchanged."""
+    units = units_for(config)
+    if config["model"] is None or not units.scale.in_units:
+        return text
+    return _BYTES.sub(lambda m: units.memory(float(m.group(1))), text)
 
 
 def schedule_title(name: str) -> str:
