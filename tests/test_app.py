@@ -379,3 +379,39 @@ def test_png_export_through_kaleido():
     plan = baselines.run("1f1b", Scenario(4, 8).problem_for(CONTIGUOUS))
     png = figure_png(gantt_figure([plan]), width=800)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_uniform_moe_reads_in_activation_units_on_cluster_and_compare_and_keeps_each_typed_cap():
+    """One memory scale per model: the uniform MoE sample (abstract units) shows its cap input, device
+    table, fit table, compare table, memory chart and Pareto axis in activation units; DeepSeek in
+    GB; each keeps the cap typed for it when the user switches between them."""
+    at = page(HOME).run()
+    at.selectbox(key="w:model_label").select("uniform_moe_8").run()
+    at.switch_page("views/2_Cluster.py").run()
+    at.radio(key="w:cap_mode").set_value("one value for every device").run()
+    no_exceptions(at)
+    assert at.number_input(key="w:cap_value").label == "Cap (activation units)"
+    at.number_input(key="w:cap_value").set_value(8.5).run()
+    assert "memory cap 8.5 activation units" in " ".join(m.value for m in at.markdown)
+    devices = at.dataframe[0].value if at.dataframe else None
+    assert devices is not None and list(devices["memory cap (activation units)"]) == [8.5] * 8
+    fits = at.table[-1].value
+    assert fits.loc["DualPipe", "peak memory (activation units)"] == 9 and fits.loc["1F1B", "fits the cap"]
+
+    at.switch_page("views/4_Compare.py").run()
+    no_exceptions(at)
+    assert "peak memory (activation units)" in at.dataframe[0].value.columns
+    _, _, memory, pareto = chart_specs(at)
+    assert memory["layout"]["yaxis"]["title"]["text"] == "activation units"
+    assert {tuple(t["y"]) for t in memory["data"] if t["name"] == "memory cap"} == {(8.5, 8.5)}
+    assert pareto["layout"]["xaxis"]["title"]["text"] == "peak memory per device (activation units)"
+    assert any("Caps from 8 activation units to 20 activation units" in c.value for c in at.caption)
+
+    at.switch_page("views/0_Home.py").run()
+    at.selectbox(key="w:model_label").select("deepseek_v3_moe").run()
+    at.switch_page("views/2_Cluster.py").run()
+    no_exceptions(at)
+    assert at.number_input(key="w:cap_value_gb").label == "Cap (GB)" and at.number_input(key="w:cap_value_gb").value == 80
+    at.switch_page("views/0_Home.py").run()
+    at.selectbox(key="w:model_label").select("uniform_moe_8").run()
+    assert at.number_input(key="w:cap_value").value == 8.5, "the cap typed in units is still there"

@@ -268,3 +268,53 @@ def test_cancel_on_a_model_graph_takes_effect_within_two_seconds(server, browser
     # plan: about 2.5 s on an idle 2-CPU machine, 3.3 s with a load average of 15
     print(f"the kept plan appeared {latency:.2f} s after Cancel")
     assert latency < 15.0, f"the kept plan appeared {latency:.1f} s after Cancel"   # loose: a shared machine
+
+
+def test_memory_reads_in_activation_units_for_uniform_moe_and_in_gb_for_deepseek(server, browser_page):
+    """One memory scale per model, in the browser: the uniform MoE sample (written in abstract units)
+    shows activation units in Home's cap note, cap input, cards and table, and on Plan in the cards
+    and the memory chart's axis; DeepSeek (real bytes) still shows GB. Leaves home-uniform-moe.png."""
+    page = browser_page
+    page.goto(f"{server}/?model=uniform_moe_8")
+    settle(page)
+    main = page.locator("[data-testid=stMain]")
+    assert "Memory cap: DualPipe's peak, 9 activation units per device." in main.inner_text()
+    field = number_input(page, "Solver time (s)")
+    field.fill("3")
+    field.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Plan", exact=True).click()
+    page.wait_for_function(f"document.querySelectorAll('{BARS}').length > 100", timeout=90_000)
+    settle(page)
+    labels = [t.strip() for t in page.locator("[data-testid=stMetricLabel]").all_inner_texts()]
+    assert "Peak (act. units)" in labels, labels
+    peak = page.locator("[data-testid=stMetric]", has_text="Peak (act. units)")
+    assert number(peak.locator("[data-testid=stMetricValue]").inner_text()) <= 9, peak.inner_text()
+    assert "cap 9" in peak.inner_text()
+    headers = [h.strip() for h in page.locator("[data-testid=stTable] thead th").all_inner_texts()]
+    assert "peak memory (activation units)" in headers and "cap (activation units)" in headers, headers
+    assert " GB" not in main.inner_text() and " B\n" not in main.inner_text()
+    shot(page, "home-uniform-moe")
+
+    go_to(page, "Plan")     # Home's plan, on the Plan page: cards and the memory chart
+    page.locator("[data-testid=stMetricLabel]").first.wait_for()
+    labels = [t.strip() for t in page.locator("[data-testid=stMetricLabel]").all_inner_texts()]
+    assert "Peak (act. units)" in labels, labels
+    axis_titles = page.evaluate("[...document.querySelectorAll('[data-testid=stPlotlyChart] .ytitle')]"
+                                ".map(e => e.textContent)")
+    assert "activation units" in axis_titles and "GB" not in axis_titles, axis_titles
+    go_to(page, "Home")
+    page.get_by_role("combobox", name="Memory cap per device").click()
+    page.get_by_role("option", name="one value for every device").click()
+    settle(page)
+    assert number_input(page, "Cap (activation units)").input_value() == "5.00"
+
+    page.goto(f"{server}/?model=deepseek_v3_moe")
+    settle(page)
+    text = page.locator("[data-testid=stMain]").inner_text()
+    assert re.search(r"Memory cap: DualPipe's peak, [\d.]+ GB per device", text), text[:600]
+    assert "activation units" not in text
+    page.get_by_role("combobox", name="Memory cap per device").click()
+    page.get_by_role("option", name="one value for every device").click()
+    settle(page)
+    assert number_input(page, "Cap (GB)").input_value() == "80.00"

@@ -32,9 +32,9 @@ widget(cols[2].number_input, "microbatches", "Micro-batches", min_value=1, max_v
        help="Micro-batches M per iteration. DualPipe needs M ≥ 2P.")
 mode = widget(cols[3].selectbox, "cap_mode", "Memory cap per device", options=list(caps.HOME_CAP_MODES),
               help="Every schedule is measured against the same cap; opplan must fit it.")
-unit = caps.cap_unit(values)
+cap = caps.cap_input(values)
 if mode == caps.ONE_VALUE:
-    widget(cols[4].number_input, caps.cap_keys(unit != "GB")[0], f"Cap ({unit})", min_value=0.01, step=1.0)
+    widget(cols[4].number_input, cap.key, cap.label, min_value=0.01, step=cap.step)
 else:
     widget(cols[4].number_input, "time_limit", "Solver time (s)", min_value=1.0, max_value=600.0, step=5.0,
            help="opplan returns its best plan when the time is up (and says how far from optimal it may be).")

@@ -11,6 +11,7 @@ from opplan.ui.state import store, widget
 st.title("Cluster")
 values = store()
 uniform = values.get("model_text") is None
+cap = caps.cap_input(values)     # activation units or GB, as the model's memory reads everywhere
 unit = caps.cap_unit(values)
 
 c = st.columns(3)
@@ -23,11 +24,9 @@ acc = widget(c[2].selectbox, "accelerator", "Accelerator preset", options=["mode
 st.subheader("Memory")
 m = st.columns([2, 1])
 mode = widget(m[0].radio, "cap_mode", "Memory cap per device", options=list(caps.CAP_MODES), horizontal=True,
-              help="Parameters plus live activations must stay under the cap, for every schedule. "
-                   + ("Uniform pipeline: in activation units (one micro-batch of one stage)." if uniform
-                      else "Model: in GB (parameters, gradients and optimizer state included)."))
+              help="Parameters plus live activations must stay under the cap, for every schedule. " + cap.help)
 if mode in (caps.ONE_VALUE, caps.PER_DEVICE):
-    widget(m[1].number_input, caps.cap_keys(uniform)[0], f"Cap ({unit})", min_value=0.01, step=1.0 if uniform else 5.0)
+    widget(m[1].number_input, cap.key, cap.label, min_value=0.01, step=cap.step)
 
 st.subheader("Devices")
 active_caps = caps.resolve_config(values)[0]["caps"]   # what applies now, shown outside the per-device mode

@@ -8,7 +8,7 @@ from opplan.ui import components as ui
 from opplan.ui import plans as pl
 from opplan.ui import results, tables
 from opplan.ui import sweep as sw
-from opplan.ui.display import schedule_title, units_for
+from opplan.ui.display import memory_text, schedule_title, units_for
 from opplan.ui.state import store, widget
 from opplan.ui.text import plain
 from opplan.viz import bubble_figure, gantt_figure, memory_figure, pareto_figure
@@ -78,9 +78,9 @@ swept = sw.sweep_applies(sweep, config)
 if swept and not sweep.done:
     ui.job_progress(SWEEP)
 elif swept and sweep.error:
-    st.error(plain(sweep.error))
+    st.error(plain(memory_text(sweep.error, config)))
 if swept and sweep.done and sweep.log:
-    st.caption(plain(sw.sweep_log(sweep)))
+    st.caption(plain(memory_text(sw.sweep_log(sweep), config)))
 points = sw.pareto_points(config, (sweep.result or []) if swept else [], opplan_plan)
 st.plotly_chart(pareto_figure(points, units.mem_label), key="compare_pareto")
 

@@ -2,11 +2,12 @@
 (resolution), and the Cluster page's table of device speeds and caps."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from opplan.ui.config import base_config, cap_scale, peak_of
+from opplan.ui.config import MemoryScale, base_config, memory_scale, peak_of
 from opplan.ui.display import units_for
 from opplan.ui.plans import baseline_plan
 
@@ -17,19 +18,48 @@ HOME_CAP_MODES = (SAME_AS_DUALPIPE, ONE_VALUE, NO_CAP)   # the Home page has no 
 SPEED = "speed (× nominal)"
 
 
-def cap_keys(uniform: bool) -> tuple[str, str]:
+def cap_keys(in_units: bool) -> tuple[str, str]:
     """Store keys of the cap value and per-device caps: activation units and GB are kept apart,
-    so switching between the uniform pipeline and a model does not turn 5 units into 5 GB."""
-    return ("cap_value", "caps_per_device") if uniform else ("cap_value_gb", "caps_per_device_gb")
+    so switching between a model in units and one in GB does not turn 5 units into 5 GB (and each
+    keeps what the user typed)."""
+    return ("cap_value", "caps_per_device") if in_units else ("cap_value_gb", "caps_per_device_gb")
+
+
+def scale_of(values: dict[str, Any]) -> MemoryScale:
+    """The memory scale of the store's current scenario (model and devices)."""
+    return memory_scale(base_config(values))
 
 
 def cap_unit(values: dict[str, Any]) -> str:
-    """The unit caps are entered in: activation units (uniform pipeline) or GB (model graphs)."""
-    return "activation units" if values.get("model_text") is None else "GB"
+    """The unit caps are entered in: activation units (uniform pipeline, models in abstract units) or GB."""
+    return scale_of(values).label
+
+
+@dataclass(frozen=True)
+class CapInput:
+    """The cap's number input on Home and Cluster: the store key it edits, its label and step."""
+
+    key: str
+    label: str
+    step: float
+    help: str
+
+
+def cap_input(values: dict[str, Any]) -> CapInput:
+    """The cap input for the current model, in its memory scale (one place, so Home and Cluster agree)."""
+    scale = scale_of(values)
+    if scale.in_units:
+        what = ("one micro-batch of one stage" if values.get("model_text") is None
+                else "one micro-batch of one stage: the model's activations ÷ devices")
+        why = f"In activation units ({what})."
+    else:
+        why = "In GB (parameters, gradients and optimizer state included)."
+    return CapInput(cap_keys(scale.in_units)[0], f"Cap ({scale.label})", scale.step, why)
 
 
 def resolve_config(values: dict[str, Any], config: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
-    """The config with numeric caps (units for uniform, bytes for models) and notes on how the
+    """The config with numeric caps (units for uniform, bytes for models: the store's values times
+    the scenario's memory scale) and notes on how the
     cap was chosen. "Same as DualPipe's peak" runs DualPipe uncapped and takes its peak."""
     config = dict(config or base_config(values))
     mode = values.get("cap_mode", CAP_MODES[0])
@@ -44,13 +74,13 @@ def resolve_config(values: dict[str, Any], config: dict[str, Any] | None = None)
             if dual is None:
                 notes.append(f"DualPipe does not apply here ({why_not}); the cap follows 1F1B instead.")
     elif mode in (ONE_VALUE, PER_DEVICE):
-        value_key, list_key = cap_keys(config["model"] is None)
+        scale = memory_scale(config)
+        value_key, list_key = cap_keys(scale.in_units)
         caps = values.get(list_key) or []
-        scale = cap_scale(config)
         if mode == PER_DEVICE and len(caps) == config["devices"]:
-            config["caps"] = [float(c) * scale for c in caps]
+            config["caps"] = [scale.to_bytes(c) for c in caps]
         else:
-            config["caps"] = [float(values[value_key]) * scale] * config["devices"]
+            config["caps"] = [scale.to_bytes(values[value_key])] * config["devices"]
     return config, [n for n in notes if n]
 
 
@@ -58,8 +88,8 @@ def device_table(values: dict[str, Any], devices: int, active_caps: list[float] 
     """One row per device: its speed and its cap (padded to ``devices`` rows). Outside the
     per-device mode the cap column shows ``active_caps`` — the caps in force, in the config's unit
     (units or bytes), None for no cap — so the table never shows 80 GB while 60 GB applies."""
-    unit = cap_unit(values)
-    value_key, list_key = cap_keys(unit != "GB")
+    scale = scale_of(values)
+    value_key, list_key = cap_keys(scale.in_units)
     speeds = values.get("speeds") or []
     if len(speeds) != devices:
         speeds = (list(speeds) + [1.0] * devices)[:devices]
@@ -68,18 +98,22 @@ def device_table(values: dict[str, Any], devices: int, active_caps: list[float] 
         if len(caps) != devices:
             caps = (list(caps) + [float(values[value_key])] * devices)[:devices]
     else:
-        scale = 1.0 if unit != "GB" else 1e9
-        caps = [c / scale for c in active_caps] if active_caps else [None] * devices
+        caps = [scale.to_display(c) for c in active_caps] if active_caps else [None] * devices
     return pd.DataFrame({"device": [f"dev{d}" for d in range(devices)], SPEED: speeds,
-                         f"memory cap ({unit})": caps})
+                         cap_column(scale): caps})
+
+
+def cap_column(scale: MemoryScale) -> str:
+    """The device table's cap column, named with its unit."""
+    return f"memory cap ({scale.label})"
 
 
 def save_device_table(values: dict[str, Any], edited: pd.DataFrame) -> None:
     """Store the edited speeds, and in the per-device mode the caps (an emptied cell falls back to
     1× or the common cap)."""
-    unit = cap_unit(values)
-    value_key, list_key = cap_keys(unit != "GB")
+    scale = scale_of(values)
+    value_key, list_key = cap_keys(scale.in_units)
     values["speeds"] = [float(x) if x == x else 1.0 for x in edited[SPEED]]
     if values.get("cap_mode") == PER_DEVICE:
         values[list_key] = [float(x) if x is not None and x == x else float(values[value_key])
-                            for x in edited[f"memory cap ({unit})"]]
+                            for x in edited[cap_column(scale)]]

@@ -13,7 +13,7 @@ from opplan.ui import exports, models, session  # noqa: F401  (session: a closed
 from opplan.ui import plans as pl
 from opplan.ui.caps import resolve_config
 from opplan.ui.config import scenario_from_config
-from opplan.ui.display import scenario_summary, schedule_title
+from opplan.ui.display import memory_text, scenario_summary, schedule_title
 from opplan.ui.jobs import Job
 from opplan.ui.results import Card
 from opplan.ui.state import store, widget
@@ -218,7 +218,7 @@ def job_progress(slot: str) -> None:
 
 def job_failure(job: Job) -> None:
     """A failed job's one-line error, and for a bug its traceback in an expander."""
-    st.error(plain(job.error))
+    st.error(plain(memory_text(job.error, job.config)))
     if job.crash:
         with st.expander("Details for a bug report"):
             st.code(job.crash)

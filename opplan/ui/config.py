@@ -3,18 +3,25 @@ JSON-able dict built from the store and turned into an ``opplan.scenario.Scenari
 
 Caches and session state are keyed by the config, never by objects that compare by identity.
 Memory caps in a config are numbers per device: activation units for the uniform pipeline,
-bytes for a model graph (``None``: no cap, or the accelerator's memory for a model).
+bytes for a model graph (``None``: no cap, or the accelerator's memory for a model). How memory
+*reads* (GB, or activation units for the uniform pipeline and models written in abstract units)
+is decided once per scenario by :func:`memory_scale`; every input, card, table, chart and link
+converts through it, so labels and numbers cannot disagree.
 """
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from opplan.cluster import ACCELERATORS, Link
+from opplan.errors import OpplanError
+from opplan.graph import ModelGraph
 from opplan.scenario import Scenario
 from opplan.schedule import Plan
 from opplan.ui.models import UNIFORM, load_model_text
-from opplan.units import MemoryCap
+from opplan.units import MemoryCap, activation_unit_bytes
 
 GB = 1e9
 DEFAULTS: dict[str, Any] = {
@@ -79,9 +86,78 @@ def uncapped(config: dict[str, Any]) -> dict[str, Any]:
     return dict(config, caps=None)
 
 
+GB_LABEL, UNITS_LABEL = "GB", "activation units"
+ABSTRACT_MODEL_BYTES = 1024.0   # a whole model below this many bytes is written in abstract units
+DISPLAY_DIGITS = 12             # significant digits kept when bytes turn back into display units
+
+
+@dataclass(frozen=True)
+class MemoryScale:
+    """How one scenario's memory reads: ``unit_bytes`` bytes per displayed unit, named ``label``
+    (``short`` where space is tight). The cap input, cards, tables, charts and links all use it."""
+
+    unit_bytes: float
+    label: str
+    short: str
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.unit_bytes, (int, float)) and 0 < self.unit_bytes < math.inf):
+            raise OpplanError(f"memory display unit must be a positive number of bytes, got {self.unit_bytes!r}")
+        if self.label not in (GB_LABEL, UNITS_LABEL):
+            raise OpplanError(f"memory display label must be {GB_LABEL} or {UNITS_LABEL}, got {self.label!r}")
+
+    @property
+    def in_units(self) -> bool:
+        """True when memory reads in activation units (the cap input keeps its own value then)."""
+        return self.label == UNITS_LABEL
+
+    @property
+    def step(self) -> float:
+        """The cap input's step: one activation unit, or 5 GB."""
+        return 1.0 if self.in_units else 5.0
+
+    def to_bytes(self, shown: float) -> float:
+        """A displayed (or typed) value in bytes."""
+        return float(shown) * self.unit_bytes
+
+    def to_display(self, n_bytes: float) -> float:
+        """Bytes in the displayed unit, to 12 significant digits so a value the user typed reads back
+        exactly (9 units → 18 bytes → 9, not 8.999999999999998); infinity stays infinity."""
+        value = float(n_bytes) / self.unit_bytes
+        return float(f"{value:.{DISPLAY_DIGITS}g}") if math.isfinite(value) else value
+
+
+ACTIVATION_UNITS = MemoryScale(1.0, UNITS_LABEL, "act. units")
+GIGABYTES = MemoryScale(GB, GB_LABEL, GB_LABEL)
+
+
+def in_abstract_units(model: ModelGraph) -> bool:
+    """True for a model written in abstract units rather than bytes, such as the uniform MoE sample
+    (one "byte" of activation per operator): its activation and parameter bytes together are below
+    1 KiB. A real model holds megabytes per micro-batch (one bf16 token of hidden 512 is already
+    1 KB), so no real model falls under the rule; a model with no activations at all has no unit."""
+    activations = sum(op.activation_bytes for op in model.operators)
+    return activations > 0 and activations + sum(op.param_bytes for op in model.operators) < ABSTRACT_MODEL_BYTES
+
+
+def memory_scale(config: dict[str, Any]) -> MemoryScale:
+    """The one memory display scale of a scenario: activation units for the uniform pipeline (one
+    unit per "byte") and for models in abstract units (one unit = the model's activation bytes / P,
+    one micro-batch of one stage, as ``--memory-cap-activations`` means it); GB for real models."""
+    if config["model"] is None:
+        return ACTIVATION_UNITS
+    try:
+        model = load_model_text(config["model"], "model")
+    except OpplanError:
+        return GIGABYTES   # the page reports the broken model; its memory reads as for any model
+    if not in_abstract_units(model):
+        return GIGABYTES
+    return MemoryScale(activation_unit_bytes(model, max(1, int(config["devices"]))), UNITS_LABEL, "act. units")
+
+
 def cap_scale(config: dict[str, Any]) -> float:
-    """Bytes per cap unit: 1 for the uniform pipeline (activation units), 1e9 for models (GB)."""
-    return 1.0 if config["model"] is None else GB
+    """Bytes per cap unit of the config (see :func:`memory_scale`)."""
+    return memory_scale(config).unit_bytes
 
 
 def peak_of(plan: Plan, config: dict[str, Any]) -> float:

@@ -1,12 +1,14 @@
 """How the dashboard writes numbers and names: a scenario's units (the uniform pipeline in units
-of F and activation units, model graphs in ms and GB), schedule titles, the scenario summary."""
+of F and activation units, model graphs in ms and in the memory scale ``config.memory_scale``
+picks: GB, or activation units for a model in abstract units), schedule titles, the scenario summary."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from opplan.ui.config import GB
+from opplan.ui.config import MemoryScale, memory_scale
 from opplan.ui.models import UNIFORM
 from opplan.ui.text import plain
 from opplan.units import NO_CAP, format_bytes
@@ -17,22 +19,37 @@ TITLES = {"opplan": "opplan", "gpipe": "GPipe", "1f1b": "1F1B", "interleaved-1f1
 
 @dataclass(frozen=True)
 class Units:
-    """How a scenario's numbers read: uniform pipelines in units of F, models in ms and GB."""
+    """How a scenario's numbers read: uniform pipelines in units of F, models in ms; memory in the
+    scenario's :class:`MemoryScale` (the ``mem_*`` properties are its fields)."""
 
     time_label: str       # axis title
     time_unit: str        # short suffix
-    mem_unit_bytes: float
-    mem_label: str
-    mem_short: str        # for narrow places (metric card labels)
+    scale: MemoryScale
+
+    @property
+    def mem_unit_bytes(self) -> float:
+        return self.scale.unit_bytes
+
+    @property
+    def mem_label(self) -> str:
+        return self.scale.label
+
+    @property
+    def mem_short(self) -> str:   # for narrow places (metric card labels)
+        return self.scale.short
 
     def time(self, x: float) -> str:
         return f"{x:.4g} {self.time_unit}".strip()
 
     def memory(self, value: float) -> str:
-        """A cap or peak in the scenario's unit: bytes for a model, activation units otherwise."""
-        if self.mem_label == "GB":
+        """A cap or peak (``value`` in bytes, as configs hold them) written in the scenario's scale:
+        ``80.00 GB``, or ``9 activation units``."""
+        if not self.scale.in_units:
             return format_bytes(value)
-        return f"{value:.4g} {self.mem_label}" if math.isfinite(value) else NO_CAP
+        if not math.isfinite(value):
+            return NO_CAP
+        shown = self.scale.to_display(value)
+        return f"{shown:.4g} {self.mem_label if shown != 1 else 'activation unit'}"
 
     @property
     def time_suffix(self) -> str:
@@ -41,11 +58,24 @@ class Units:
 
 
 def units_for(config: dict[str, Any]) -> Units:
+    """The scenario's units: time from the model (units of F, or ms), memory from :func:`memory_scale`."""
     if config["model"] is None:
         f = config["f"]
-        return Units(f"time (F = {f:g})" if f == 1 else "time (same unit as F, B, W)", "", 1.0, "activation units",
-                     "act. units")
-    return Units("time (ms)", "ms", GB, "GB", "GB")
+        return Units(f"time (F = {f:g})" if f == 1 else "time (same unit as F, B, W)", "", memory_scale(config))
+    return Units("time (ms)", "ms", memory_scale(config))
+
+
+_BYTES = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?(?:e[-+]?\d+)?) B\b")   # "2 B": format_bytes below 1 KB
+
+
+def memory_text(text: str, config: dict[str, Any]) -> str:
+    """A planner message in the scenario's memory scale: for a model in abstract units, its byte
+    amounts ("cap 1 B", as ``format_bytes`` writes them) become activation units, so an error
+    says "0.5 activation units" where every other place says units. Other text is unchanged."""
+    units = units_for(config)
+    if config["model"] is None or not units.scale.in_units:
+        return text
+    return _BYTES.sub(lambda m: units.memory(float(m.group(1))), text)
 
 
 def schedule_title(name: str) -> str:
@@ -59,7 +89,7 @@ def scenario_summary(config: dict[str, Any], model_label: str) -> str:
     caps = config.get("caps")
     if caps:
         cap = units.memory(caps[0]) if len(set(caps)) == 1 else "per device " + ", ".join(
-            f"{c / units.mem_unit_bytes:.3g}" for c in caps)
+            f"{units.scale.to_display(c):.3g}" for c in caps) + f" {units.mem_short}"
     elif config["model"] is not None:
         cap = "the accelerator's memory"
     else:

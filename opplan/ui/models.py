@@ -206,9 +206,13 @@ def uniform_as_model(values: dict[str, Any]) -> ModelGraph:
 
 def model_summary(model: ModelGraph) -> str:
     """One line on a model graph: operators, edges, parameter memory, accelerator."""
+    from opplan.ui.config import in_abstract_units  # config imports this module
+
     comm = sum(op.kind == "communication" for op in model.operators)
+    memory = ("memory in abstract units (shown as activation units)" if in_abstract_units(model)
+              else f"{model.total_param_bytes / 1e9:.3g} GB of parameters and optimizer state")
     return (f"**{plain(model.name)}** — {len(model.operators)} operators ({comm} communication), {len(model.edges)} edges, "
-            f"{model.total_param_bytes / 1e9:.3g} GB of parameters and optimizer state"
+            f"{memory}"
             + (f", costed for {model.accelerator}" if model.accelerator else "") + ".")
 
 

@@ -106,8 +106,8 @@ def peak_card(plan: Plan, config: dict[str, Any]) -> Card:
     """Peak memory per device against the cap."""
     units, cap = units_for(config), first_cap(config)
     label = f"Peak ({units.mem_short})"
-    return Card(label, f"{peak_of(plan, config) / units.mem_unit_bytes:.4g}",
-                f"cap {cap / units.mem_unit_bytes:.4g}" if cap else "no cap", "off", "off",
+    return Card(label, f"{units.scale.to_display(peak_of(plan, config)):.4g}",
+                f"cap {units.scale.to_display(cap):.4g}" if cap else "no cap", "off", "off",
                 help=f"The most memory any device holds at once (parameters and live activations), in "
                      f"{units.mem_label}, against the cap every schedule is measured at.")
 

@@ -15,7 +15,7 @@ from opplan.cluster import ACCELERATORS
 from opplan.errors import OpplanError
 from opplan.granularity import GRANULARITIES
 from opplan.schedule import Plan
-from opplan.ui.caps import CAP_MODES, NO_CAP, ONE_VALUE, SAME_AS_DUALPIPE, cap_keys
+from opplan.ui.caps import CAP_MODES, NO_CAP, ONE_VALUE, SAME_AS_DUALPIPE, cap_keys, scale_of
 from opplan.ui.models import UNIFORM, load_model_text, sample_models, select_model, set_model
 
 SCENARIO_FORMAT = "opplan-scenario/1"
@@ -107,7 +107,7 @@ def query_params(values: dict[str, Any]) -> dict[str, str]:
     if mode == NO_CAP:
         params["cap"] = "none"
     elif mode == ONE_VALUE:
-        params["cap"] = f"{float(values[cap_keys(values.get('model_text') is None)[0]]):g}"
+        params["cap"] = _exact(float(values[cap_keys(scale_of(values).in_units)[0]]))   # in the model's scale
     elif mode == SAME_AS_DUALPIPE:
         params["cap"] = "dualpipe"
     if values.get("model_text") is None:
@@ -115,6 +115,12 @@ def query_params(values: dict[str, Any]) -> dict[str, str]:
     elif values.get("granularity", "stage") != "stage":
         params["granularity"] = values["granularity"]
     return params
+
+
+def _exact(value: float) -> str:
+    """A number as short as it reads back exactly (``9``, ``12.345678``), so a link loses no digit of a cap."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def apply_query_params(values: dict[str, Any], params: dict[str, str]) -> list[str]:
@@ -149,7 +155,7 @@ def apply_query_params(values: dict[str, Any], params: dict[str, str]) -> list[s
                 if not (math.isfinite(value) and value > 0):
                     raise ValueError
                 values["cap_mode"] = ONE_VALUE
-                values[cap_keys(values.get("model_text") is None)[0]] = value
+                values[cap_keys(scale_of(values).in_units)[0]] = value   # units or GB, as the model reads
             except ValueError:
                 ignored.append(f"cap={cap!r} is not dualpipe, none or a positive number")
     if "granularity" in params:

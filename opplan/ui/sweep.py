@@ -58,15 +58,16 @@ def sweep_work(job: Any, config: dict[str, Any], options: dict[str, Any], caps: 
 
     points: list[dict[str, Any]] = []
     found: list[Plan] = []
+    memory = units_for(config).memory     # the log names caps as the page does (9 activation units, 64.00 GB)
     for k, cap in enumerate(sorted(caps)):
         if job.cancel_event.is_set():
             break
         capped = dict(config, caps=[cap] * config["devices"])
-        job.log.append(f"cap {cap:.4g}: solving ({k + 1}/{len(caps)})")
+        job.log.append(f"cap {memory(cap)}: solving ({k + 1}/{len(caps)})")
         try:
             result = solve(scenario_from_config(capped), planner_options(options, None), seeds=tuple(found))
         except OpplanError as error:
-            job.log.append(f"cap {cap:.4g}: {error}")
+            job.log.append(f"cap {memory(cap)}: {error}")
             continue
         found.append(result)
         points.append({"schedule": "opplan", "cap": cap, "peak": peak_of(result, capped),
@@ -89,14 +90,14 @@ def pareto_points(config: dict[str, Any], swept: Iterable[dict[str, Any]] = (),
                   opplan: Plan | None = None) -> list[dict[str, Any]]:
     """The points of the trade-off chart: the baselines (uncapped), the sweep's opplan points
     (``swept``, as :func:`start_sweep` makes them) and the current opplan plan at the scenario's cap."""
-    unit = units_for(config).mem_unit_bytes
+    shown = units_for(config).scale.to_display
     free = uncapped(config)
-    points = [{"schedule": schedule_title(name), "peak": peak_of(plan, free) / unit,
+    points = [{"schedule": schedule_title(name), "peak": shown(peak_of(plan, free)),
                "bubble_ratio": plan.metrics.bubble_ratio, "makespan": plan.makespan}
               for name, plan in _uncapped_baselines(config)]
-    points += [dict(p, peak=p["peak"] / unit, cap=p["cap"] / unit) for p in swept]
+    points += [dict(p, peak=shown(p["peak"]), cap=shown(p["cap"])) for p in swept]
     if opplan is not None:
-        points.append({"schedule": "opplan", "peak": peak_of(opplan, config) / unit,
+        points.append({"schedule": "opplan", "peak": shown(peak_of(opplan, config)),
                        "bubble_ratio": opplan.metrics.bubble_ratio, "makespan": opplan.makespan,
-                       "cap": (config["caps"][0] / unit) if config.get("caps") else None})
+                       "cap": shown(config["caps"][0]) if config.get("caps") else None})
     return points

@@ -12,7 +12,7 @@ from pandas.io.formats.style import Styler
 
 from opplan.cluster import ACCELERATORS
 from opplan.schedule import Plan
-from opplan.ui.config import cap_scale, peak_of
+from opplan.ui.config import peak_of
 from opplan.ui.display import schedule_title, units_for
 from opplan.ui.plans import baseline_names, baseline_plan
 
@@ -21,7 +21,7 @@ def metrics_table(plans: dict[str, Plan], config: dict[str, Any], titled: bool =
     """One row per schedule: the numbers every comparison reports, in the scenario's units.
     ``titled``: schedules by their display titles instead of their names."""
     units = units_for(config)
-    scale = cap_scale(config)
+    scale = units.scale
     rows = []
     for name, plan in plans.items():
         m = plan.metrics
@@ -32,8 +32,8 @@ def metrics_table(plans: dict[str, Plan], config: dict[str, Any], titled: bool =
             "bubble ratio (%)": 100 * m.bubble_ratio,
             f"total idle{units.time_suffix}": sum(m.bubble),
             f"max idle per device{units.time_suffix}": max(m.bubble),
-            f"peak memory ({units.mem_label})": peak_of(plan, config) / scale,
-            f"cap ({units.mem_label})": (min(caps) / scale) if caps else None,
+            f"peak memory ({units.mem_label})": scale.to_display(peak_of(plan, config)),
+            f"cap ({units.mem_label})": scale.to_display(min(caps)) if caps else None,
             "lower bound": m.lower_bound,
             "valid": plan.valid,
         })
@@ -55,7 +55,8 @@ def _number(x: Any) -> str:
 
 def fit_table(config: dict[str, Any]) -> Styler:
     """Per expert schedule: its peak memory on this scenario, whether it fits the cap, and why not."""
-    unit = units_for(config).mem_label
+    scale = units_for(config).scale
+    unit = scale.label
     rows = []
     for name in baseline_names():
         plan, reason = baseline_plan(config, name)
@@ -63,7 +64,7 @@ def fit_table(config: dict[str, Any]) -> Styler:
                                "note": reason}
         if plan is not None:
             note = "" if plan.valid else "over the cap" if plan.over_cap else str(plan.violations[0])
-            row.update({f"peak memory ({unit})": peak_of(plan, config) / cap_scale(config),
+            row.update({f"peak memory ({unit})": scale.to_display(peak_of(plan, config)),
                         "fits the cap": plan.valid, "note": note})
         rows.append(row)
     return pd.DataFrame(rows).set_index("schedule").style.format(
@@ -80,9 +81,11 @@ def accelerator_table() -> pd.DataFrame:
 
 def metrics_csv(plans: dict[str, Plan], config: dict[str, Any]) -> str:
     """Per schedule and device: bubble, busy time, peak memory — the raw numbers, for spreadsheets.
-    Memory columns say their unit: ``*_bytes`` for a model, ``*_units`` (activation units) for the
-    uniform pipeline; a device without a cap has an empty cap cell."""
-    suffix = "units" if config["model"] is None else "bytes"
+    Memory columns say their unit: ``*_bytes`` for a model in GB on screen, ``*_units`` (activation
+    units) where the screen shows units (the uniform pipeline, a model in abstract units); a device
+    without a cap has an empty cap cell."""
+    scale = units_for(config).scale
+    suffix, unit = ("units", scale.to_display) if scale.in_units else ("bytes", float)
     rows = []
     for name, plan in plans.items():
         m = plan.metrics
@@ -90,9 +93,9 @@ def metrics_csv(plans: dict[str, Plan], config: dict[str, Any]) -> str:
             cap = m.memory_cap_bytes[d]
             rows.append({"schedule": name, "device": dev.name, "makespan": m.makespan,
                          "bubble_ratio": m.bubble_ratio, "busy": m.busy[d], "bubble": m.bubble[d],
-                         f"peak_activation_{suffix}": m.peak_activation_bytes[d],
-                         f"param_{suffix}": m.param_bytes[d], f"peak_memory_{suffix}": m.peak_memory_bytes[d],
-                         f"memory_cap_{suffix}": cap if cap is not None and math.isfinite(cap) else None,
+                         f"peak_activation_{suffix}": unit(m.peak_activation_bytes[d]),
+                         f"param_{suffix}": unit(m.param_bytes[d]), f"peak_memory_{suffix}": unit(m.peak_memory_bytes[d]),
+                         f"memory_cap_{suffix}": unit(cap) if cap is not None and math.isfinite(cap) else None,
                          "valid": plan.valid})
     buffer = io.StringIO()
     pd.DataFrame(rows).to_csv(buffer, index=False)
