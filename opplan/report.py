@@ -14,7 +14,7 @@ from opplan.cluster import uniform_cluster
 from opplan.graph import ModelGraph
 from opplan.outputs import Violation, json_number
 from opplan.schedule import Plan
-from opplan.units import counts_in_activation_units, format_bytes
+from opplan.units import counts_in_activation_units, format_bytes, written_in_abstract_units
 
 # the provenance fields a plan summary carries (when the producer set them)
 SUMMARY_PROVENANCE = ("solver", "solver_reason", "status", "gap", "solve_seconds", "placement")
@@ -106,10 +106,17 @@ def not_applicable(schedule: str, reason: str) -> dict[str, Any]:
     return {"schedule": schedule, "error": reason, "valid": False}
 
 
-def _row_in_activation_units(row: dict[str, Any]) -> bool:
-    """A summary row of the uniform pipeline (see ``units.counts_in_activation_units``): one
-    activation unit is one stored byte and there are no parameters."""
-    return row.get("peak_activations") == row.get("peak_activation_bytes") and max(row.get("param_bytes") or [0]) < 1e3
+def _activation_unit_of_row(row: dict[str, Any]) -> float | None:
+    """Bytes of one activation unit when a summary row's memory reads best in those units (the
+    uniform pipeline, a model in abstract units: see ``units.counts_in_activation_units``), else None."""
+    units, stored = max(row.get("peak_activations") or [0.0]), max(row.get("peak_activation_bytes") or [0.0])
+    params = row.get("param_bytes") or [0.0]
+    if units <= 0:
+        return None
+    unit = stored / units
+    if unit == 1.0 and max(params) < 1e3:
+        return unit
+    return unit if written_in_abstract_units(unit * len(params), sum(params)) else None
 
 
 def compare_text(rows: Sequence[dict[str, Any]]) -> str:
@@ -122,7 +129,8 @@ def compare_text(rows: Sequence[dict[str, Any]]) -> str:
             continue
         peak = max(r["peak_activations"]) if r["peak_activations"] else float("nan")
         memory = max(r["peak_memory_bytes"])   # the uniform pipeline counts activation units, not bytes
-        memory_text = f"{memory:.4g} act." if _row_in_activation_units(r) else format_bytes(memory)
+        unit = _activation_unit_of_row(r)
+        memory_text = format_bytes(memory) if unit is None else f"{memory / unit:.4g} act."
         lines.append(f"{r['schedule']:<18} {r['makespan']:>10.6g} {r['bubble_ratio']:>13.4f} "
                      f"{max(r['bubble']):>11.6g} {peak:>12.4g} {memory_text:>10} "
                      f"{'yes' if r['valid'] else 'NO':>6}")

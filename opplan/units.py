@@ -59,11 +59,24 @@ def parse_bytes(text: str, field: str | None = None) -> float:
 UNIT_PIPELINE_BYTES = 1.0   # the uniform pipeline's "byte" is one activation unit
 
 
+ABSTRACT_MODEL_BYTES = 1024.0   # a whole model below this many bytes is written in abstract units
+
+
+def written_in_abstract_units(activation_bytes: float, param_bytes: float) -> bool:
+    """True for a model written in abstract units rather than bytes, such as the uniform MoE sample
+    (one "byte" of activation per operator): its activation and parameter bytes together are below
+    1 KiB. A real model holds megabytes per micro-batch (one bf16 token of hidden 512 is already
+    1 KB), so no real model falls under the rule; a model with no activations at all has no unit."""
+    return activation_bytes > 0 and activation_bytes + param_bytes < ABSTRACT_MODEL_BYTES
+
+
 def counts_in_activation_units(problem: Problem) -> bool:
-    """True for the uniform pipeline, whose memory numbers are activation units, not bytes (one
-    activation unit is stored as one "byte" and it has no parameters)."""
-    return (problem.activation_unit_bytes == UNIT_PIPELINE_BYTES
-            and all(problem.param_bytes(d) < 1e3 for d in range(problem.num_devices)))
+    """True when a problem's memory reads best in activation units, not bytes: the uniform
+    pipeline (one activation unit is stored as one "byte", no parameters) and models written in
+    abstract units (see ``written_in_abstract_units``; a unit is their activation bytes / P)."""
+    params = [problem.param_bytes(d) for d in range(problem.num_devices)]
+    return ((problem.activation_unit_bytes == UNIT_PIPELINE_BYTES and all(p < 1e3 for p in params))
+            or written_in_abstract_units(problem.activation_unit_bytes * problem.num_devices, sum(params)))
 
 
 def activation_unit_bytes(model: ModelGraph, devices: int) -> float:

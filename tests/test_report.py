@@ -86,3 +86,25 @@ def test_info_table_and_totals():
 def test_jsonable_replaces_every_infinity():
     value = {"a": math.inf, "b": [1.0, -math.inf, (2, math.inf)], "c": {"d": "inf"}}
     assert report.jsonable(value) == {"a": None, "b": [1.0, None, [2, None]], "c": {"d": "inf"}}
+
+
+def test_models_in_abstract_units_read_in_activation_units_in_the_cli():
+    """The uniform MoE stores 2 bytes per activation unit: its memory column reads "9 act.", not
+    "18 B"; a real model stays in bytes, and an impossible cap is worded in the same units."""
+    import pytest
+
+    from opplan.errors import OpplanError
+    from opplan.planner.api import PlannerOptions, solve
+    from opplan.units import MemoryCap
+
+    samples = Path(__file__).resolve().parents[1] / "sample_models"
+    moe = Scenario.from_options(load_model(samples / "uniform_moe_8.json"), devices=8, microbatches=20,
+                                granularity="operator")
+    text = report.compare_text([report.plan_summary(baselines.run_on(moe, "dualpipe"))])
+    assert "9 act." in text and " B " not in text
+    deepseek = Scenario.from_options(load_model(samples / "deepseek_v3_moe.json"), devices=8, microbatches=20)
+    assert "GB" in report.compare_text([report.plan_summary(baselines.run_on(deepseek, "1f1b"))])
+    tiny = Scenario.from_options(load_model(samples / "uniform_moe_8.json"), devices=8, microbatches=20,
+                                 memory_cap=MemoryCap((0.5,)))
+    with pytest.raises(OpplanError, match=r"cap 0\.5 activation units but one micro-batch alone needs 1 activation unit"):
+        solve(tiny, PlannerOptions(time_limit=2, placement="contiguous"))

@@ -388,7 +388,7 @@ def _gap(value: float, bound: float) -> float:
 def _infeasible_message(cands: list[Candidate]) -> str:
     """Which device is short and the smallest caps that admit a plan (one micro-batch at a time)."""
     from opplan.planner.heuristic import sequential_order
-    from opplan.units import format_bytes
+    from opplan.units import counts_in_activation_units, format_bytes
 
     parts = []
     for cand in cands:
@@ -396,11 +396,11 @@ def _infeasible_message(cands: list[Candidate]) -> str:
         need = make_plan(p.with_memory(math.inf), sequential_order(p)).metrics.peak_memory_bytes
         caps = [d.memory_bytes for d in p.devices]
         worst = max(range(p.num_devices), key=lambda d: need[d] - caps[d])
-        unit = p.activation_unit_bytes
+        unit, in_units = p.activation_unit_bytes, counts_in_activation_units(p)
 
         def fmt(x: float) -> str:
-            if unit == 1.0:
-                return f"{x:g} activation unit{'' if x == 1 else 's'}"
+            if in_units:
+                return f"{x / unit:g} activation unit{'' if x == unit else 's'}"
             return format_bytes(x)
 
         smallest = (f"{fmt(need[0])} on every device" if len(set(need)) == 1

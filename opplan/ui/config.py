@@ -21,7 +21,7 @@ from opplan.graph import ModelGraph
 from opplan.scenario import Scenario
 from opplan.schedule import Plan
 from opplan.ui.models import UNIFORM, load_model_text
-from opplan.units import MemoryCap, activation_unit_bytes
+from opplan.units import MemoryCap, activation_unit_bytes, written_in_abstract_units
 
 GB = 1e9
 DEFAULTS: dict[str, Any] = {
@@ -87,7 +87,6 @@ def uncapped(config: dict[str, Any]) -> dict[str, Any]:
 
 
 GB_LABEL, UNITS_LABEL = "GB", "activation units"
-ABSTRACT_MODEL_BYTES = 1024.0   # a whole model below this many bytes is written in abstract units
 DISPLAY_DIGITS = 12             # significant digits kept when bytes turn back into display units
 
 
@@ -132,12 +131,9 @@ GIGABYTES = MemoryScale(GB, GB_LABEL, GB_LABEL)
 
 
 def in_abstract_units(model: ModelGraph) -> bool:
-    """True for a model written in abstract units rather than bytes, such as the uniform MoE sample
-    (one "byte" of activation per operator): its activation and parameter bytes together are below
-    1 KiB. A real model holds megabytes per micro-batch (one bf16 token of hidden 512 is already
-    1 KB), so no real model falls under the rule; a model with no activations at all has no unit."""
-    activations = sum(op.activation_bytes for op in model.operators)
-    return activations > 0 and activations + sum(op.param_bytes for op in model.operators) < ABSTRACT_MODEL_BYTES
+    """True for a model written in abstract units rather than bytes (``units.written_in_abstract_units``)."""
+    return written_in_abstract_units(sum(op.activation_bytes for op in model.operators),
+                                     sum(op.param_bytes for op in model.operators))
 
 
 def memory_scale(config: dict[str, Any]) -> MemoryScale:
