@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from opplan.problem import Problem
 from opplan.tasks import TaskGraph, build_task_graph
 
-PROVEN = ("optimal", "infeasible")
-
 
 @dataclass(frozen=True)
 class RelaxedBound:
@@ -39,14 +37,14 @@ class RelaxedBound:
 
     value: float         # the bound in problem time (0 when nothing is proven)
     relaxation: str      # e.g. "device 3 alone (others as delays)"
-    status: str          # optimal: the relaxation's optimum; feasible/unknown: the solver's best bound so far
+    status: str          # closed: the relaxation gives no more; open: time ran out first; skipped: no proof possible
     seconds: float
     optimum_found: float | None = None   # the relaxation's best solution (an upper bound on the relaxation only)
 
     def __post_init__(self) -> None:
         if self.value < 0 or math.isnan(self.value):
             raise ValueError(f"a bound is a non-negative number, got {self.value!r}")
-        if self.status not in ("optimal", "feasible", "unknown", "cancelled", "skipped"):
+        if self.status not in ("closed", "open", "cancelled", "skipped"):
             raise ValueError(f"unknown status {self.status!r}")
 
 
@@ -184,10 +182,9 @@ def device_bound(problem: Problem, device: int, time_limit: float, horizon: floa
     finally:
         done.set()
         watcher.join()
-    names = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible"}
-    status = "cancelled" if stopped.is_set() else names.get(code, "unknown")
+    status = "cancelled" if stopped.is_set() else "closed" if code == cp_model.OPTIMAL else "open"
     if code == cp_model.INFEASIBLE:   # no plan within the horizon: the horizon + 1 step is a bound
-        return RelaxedBound((top + 1) / scale, name, "optimal", time.perf_counter() - began)
+        return RelaxedBound((top + 1) / scale, name, "closed", time.perf_counter() - began)
     proven = solver.BestObjectiveBound() if code in (cp_model.OPTIMAL, cp_model.FEASIBLE) else folded.floor
     found = solver.ObjectiveValue() / scale if code in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
     return RelaxedBound(math.ceil(proven - 1e-9) / scale, name, status, time.perf_counter() - began, found)
@@ -376,3 +373,42 @@ def _windows(folded: FoldedDevice, arcs: list[tuple[int, int, int]], T: int) -> 
     if any(early[j] > late[j] for j in folded.kept):
         return None
     return {j: (early[j], late[j]) for j in folded.kept}
+
+
+def relaxation_bound(problem: Problem, time_limit: float, start: float | None = None, devices: list[int] | None = None,
+                     threads: int = 2, should_stop: Callable[[], bool] | None = None) -> RelaxedBound:
+    """The single-device relaxations' bound, ascending: for T = ``start`` (default the analytic bound),
+    T + 1, ... ask every device's feasibility MIP whether T fits; a T that one device rules out raises
+    the bound to T + 1. Closed when every device fits some T (the relaxation gives no more)."""
+    from opplan.planner.bounds import problem_lower_bound
+
+    began = time.perf_counter()
+    deadline = began + time_limit
+    devices = _middle_first(problem.num_devices) if devices is None else devices
+    scale = _integer_scale(list(build_task_graph(problem, "split").duration))
+    if scale is None or problem.overlap_factor < 1:
+        return RelaxedBound(0.0, "single device", "skipped", time.perf_counter() - began)
+    # an optimal plan starts every task on the durations' grid (ASAP), so T ruled out means T + 1 step
+    bound = math.ceil(scale * (problem_lower_bound(problem) if start is None else start) - 1e-9) / scale
+    proved_by = "the analytic bound"
+    while True:
+        ruled_out = None
+        for d in devices:
+            left = deadline - time.perf_counter()
+            if left < 0.5 or (should_stop is not None and should_stop()):
+                return RelaxedBound(bound, f"single device, best: {proved_by}", "open", time.perf_counter() - began)
+            answer, _ = device_fits_mip(problem, d, bound, left, threads, should_stop)
+            if answer == "infeasible":
+                ruled_out = d
+                break
+            if answer == "unknown":
+                return RelaxedBound(bound, f"single device, best: {proved_by}", "open", time.perf_counter() - began)
+        if ruled_out is None:
+            return RelaxedBound(bound, f"single device, best: {proved_by}", "closed", time.perf_counter() - began)
+        proved_by = f"device {ruled_out} alone rules out {bound:g}"
+        bound += 1 / scale
+
+
+def _middle_first(devices: int) -> list[int]:
+    """Devices from the middle out: in a mirrored layout they wait longest for their first backward."""
+    return sorted(range(devices), key=lambda d: (abs(2 * d - (devices - 1)), d))
