@@ -94,7 +94,8 @@ def solve_lns(problem: Problem, warm: Plan, time_limit: float, workers: int = 2,
     current, step = best, 0
     while True:
         left = time_limit - (time.perf_counter() - began)
-        if left < 0.5 or (should_stop is not None and should_stop()):
+        if left < 0.5 or (should_stop is not None and should_stop()) \
+                or best.metrics.makespan <= warm.metrics.lower_bound + 1e-9:   # nothing shorter exists
             break
         kind = KINDS[step % len(KINDS)]
         step += 1
