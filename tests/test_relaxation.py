@@ -80,3 +80,28 @@ def test_rounded_durations_prove_nothing():
     problem = uniform_problem(2, 2, forward=1 / 3)
     assert device_fits_mip(problem, 0, 1.0, 5.0)[0] == "unknown"
     assert relaxation_bound(problem, 5.0).status == "skipped"
+
+
+def test_a_valid_plan_meets_every_devices_folded_constraints():
+    # the folding is exact: a plan's kept tasks respect their release times, lags and tails
+    # (DualPipe's overlapped pairs run member after member first, as any plan can at no cost)
+    from pathlib import Path
+
+    from opplan.graph import load_model
+    from opplan.planner.cpsat import _flattened
+    from opplan.scenario import Scenario
+    from opplan.units import MemoryCap
+
+    model = load_model(Path(__file__).resolve().parents[1] / "sample_models" / "uniform_moe_8.json")
+    scenario = Scenario.from_options(model, devices=4, microbatches=8, granularity="operator",
+                                     memory_cap=MemoryCap((5,), "activations"))
+    plan = _flattened(baselines.run_on(scenario, "dualpipe"))
+    assert plan is not None and plan.valid
+    tg = build_task_graph(plan.problem)
+    times = {t.task: t.start for t in plan.tasks}
+    start = [times[key] for key in tg.keys]
+    for d in range(plan.problem.num_devices):
+        folded = fold_device(tg, d, 1)
+        assert all(start[i] >= folded.release[i] for i in folded.kept)
+        assert all(start[i] + folded.duration[i] + folded.tail[i] <= plan.metrics.makespan for i in folded.kept)
+        assert all(start[j] >= start[i] + folded.duration[i] + lag for i, j, lag in folded.lags)

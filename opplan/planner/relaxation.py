@@ -14,6 +14,12 @@ time (from the start), a lag between two kept tasks, and a tail (to the end). Si
 constrains them, scheduling them as early as their predecessors allow is always possible, so the
 folded model has exactly the relaxation's optimum.
 
+Plans that run a forward and a backward as one overlapped pair (DualPipe's F&B) are covered when
+the pair takes at least the sum of its parts (overlap factor >= 1): its members run one after the
+other inside the pair's span keep every dependency (each member starts no earlier and ends no
+later than the pair) and every cap (allocations start no earlier, releases end no later). With a
+factor below 1 no bound is claimed.
+
 Micro-batch order (each (stage, pass) runs its micro-batches in index order) is kept as in the
 full model: relabelling the k-th task of each (stage, pass) as micro-batch k keeps every
 dependency, every resource's load and every memory level, in the relaxation as in the problem,
