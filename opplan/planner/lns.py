@@ -104,9 +104,9 @@ def solve_lns(problem: Problem, warm: Plan, time_limit: float, workers: int = 2,
         stats.tried[kind] += 1
         # one worker per step: on a small neighbourhood a single search without LP settles it in about
         # a second, where two workers with the LP ran out of time (uniform_moe_8: 1-2 s against > 6 s)
-        outcome, found = _step(problem, tg, dur, base, current, starts, hood, min(step_seconds, left - 0.3), k,
-                               1, should_stop)
-        if found is not None and found.metrics.makespan < current.metrics.makespan - 1e-9:
+        seconds = min(step_seconds, left - 0.3)
+        outcome, found = _step(problem, tg, dur, base, current, starts, hood, seconds, k, 1, should_stop, "shorten")
+        if found is not None:
             stats.improved[kind] += 1
             current = found
             if found.metrics.makespan < best.metrics.makespan - 1e-9:
@@ -114,11 +114,16 @@ def solve_lns(problem: Problem, warm: Plan, time_limit: float, workers: int = 2,
                 trace.append((time.perf_counter() - began, best.metrics.makespan, 0.0))
                 if progress is not None:
                     progress(*trace[-1])
-        elif found is not None:
-            stats.ties[kind] += 1
-            current = found
+        elif outcome != "stopped":
+            # no shorter plan here: move along the plateau, the freed tasks as early as they go, so that
+            # the next neighbourhood starts from another order
+            _, found = _step(problem, tg, dur, base, current, starts, hood, min(seconds, left - 0.3) / 2, k, 1,
+                             should_stop, "compact")
+            if found is not None:
+                stats.ties[kind] += 1
+                current = found
         # grow a neighbourhood CP-SAT settles quickly, shrink one it cannot
-        if outcome == "optimal":
+        if outcome == "settled":
             widths[kind] = _grow(kind, widths[kind], problem, horizon)
         elif outcome == "timeout":
             widths[kind] = max(1, widths[kind] * 3 // 4) if kind == "time" else max(1, widths[kind] - 1)
@@ -139,6 +144,8 @@ def _pick(kind: str, tg: TaskGraph, starts: list[int], width: int, problem: Prob
     if kind == "devices":
         return device_window(tg, rng.randrange(max(1, problem.num_devices - width + 1)), width)
     end = max(s + 1 for s in starts)
+    if rng.random() < 0.5:   # half the time the window that ends the plan: it holds what sets the makespan
+        return time_window(tg, starts, max(0, end - width), width)
     return time_window(tg, starts, rng.randrange(max(1, end - width + 1)), width)
 
 
@@ -149,15 +156,16 @@ def _starts(tg: TaskGraph, plan: Plan, k: int) -> list[int]:
 
 def _step(problem: Problem, tg: TaskGraph, dur: list[int], base, current: Plan, starts: list[int],
           hood: Neighbourhood, seconds: float, k: int, workers: int,
-          should_stop: Callable[[], bool] | None) -> tuple[str, Plan | None]:
-    """One LNS step: 'optimal', 'timeout' or 'stopped', and the accepted plan (None: no better or tied one)."""
+          should_stop: Callable[[], bool] | None, mode: str) -> tuple[str, Plan | None]:
+    """One LNS step: 'settled' (searched through), 'timeout' or 'stopped', and the accepted plan (None: none).
+    ``mode`` shorten: a plan at least one step shorter; compact: as long, the freed tasks earlier."""
     from ortools.sat.python import cp_model
 
     model = base.model.clone()
     start = [model.get_int_var_from_proto_index(v.index) for v in base.start]
     makespan = model.get_int_var_from_proto_index(base.makespan.index)
     incumbent = int(round(current.metrics.makespan * k))
-    model.Add(makespan <= incumbent)
+    model.Add(makespan <= (incumbent - 1 if mode == "shorten" else incumbent))
     for keys in current.order.sequences.values():   # the fixed tasks keep their order on each resource
         fixed = [tg.index[key] for key in keys if tg.index[key] not in hood.free and dur[tg.index[key]] > 0]
         for a, b in zip(fixed, fixed[1:]):
@@ -165,10 +173,8 @@ def _step(problem: Problem, tg: TaskGraph, dur: list[int], base, current: Plan, 
     for i in range(len(tg)):
         model.AddHint(start[i], starts[i])
     model.AddHint(makespan, incumbent)
-    # first the makespan, then the freed tasks as early as they go: on a plateau (no shorter plan in
-    # this neighbourhood) the step still compacts, and the next neighbourhood starts from a new order
     free = sorted(hood.free)
-    model.Minimize(makespan * (len(free) * incumbent + 1) + sum(start[i] for i in free))
+    model.Minimize(makespan if mode == "shorten" else sum(start[i] for i in free))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.1, seconds)
     solver.parameters.num_workers = max(1, workers)
@@ -189,16 +195,18 @@ def _step(problem: Problem, tg: TaskGraph, dur: list[int], base, current: Plan, 
     finally:
         done.set()
         watcher.join()
-    outcome = "optimal" if code == cp_model.OPTIMAL else "stopped" if should_stop and should_stop() else "timeout"
+    settled = code in (cp_model.OPTIMAL, cp_model.INFEASIBLE)   # the neighbourhood searched through
+    outcome = "settled" if settled else "stopped" if should_stop and should_stop() else "timeout"
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return outcome, None
     values = [solver.Value(s) for s in start]
-    if sum(values[i] for i in free) >= sum(starts[i] for i in free):
+    if mode == "compact" and sum(values[i] for i in free) >= sum(starts[i] for i in free):
         return outcome, None
     try:
         found = make_plan(problem, _order(tg, values, dur, current.order), Provenance(producer="lns"))
     except DeadlockError:
         return outcome, None
-    if not found.valid or found.metrics.makespan > current.metrics.makespan + 1e-9:
+    limit = current.metrics.makespan - (1 / k if mode == "shorten" else 0)
+    if not found.valid or found.metrics.makespan > limit + 1e-9:
         return outcome, None
     return outcome, found
