@@ -30,6 +30,13 @@ def unit_chain(devices: int, microbatches: int, cap: float = float("inf")) -> Pr
                    1.0, 1.0)
 
 
+def moe_dualpipe(cap: float):
+    """DualPipe's plan of uniform_moe_8 at operator level on 4 devices, M = 8 (cap 5 activation units: 145)."""
+    scenario = Scenario.from_options(load_model(ROOT / "sample_models" / "uniform_moe_8.json"), devices=4,
+                                     microbatches=8, granularity="operator", memory_cap=MemoryCap((cap,), "activations"))
+    return baselines.run_on(scenario, "dualpipe")
+
+
 def test_neighbourhoods_free_exactly_their_window():
     tg = build_task_graph(unit_chain(3, 4))
     hood = microbatch_window(tg, 1, 2)
@@ -53,10 +60,7 @@ def test_lns_improves_a_poor_warm_start_and_the_plan_is_valid():
 
 
 def test_lns_improves_dualpipe_at_operator_level_within_the_cap():
-    # uniform_moe_8 on 4 devices, M = 8, cap 5 activation units: DualPipe's plan takes 145
-    scenario = Scenario.from_options(load_model(ROOT / "sample_models" / "uniform_moe_8.json"), devices=4,
-                                     microbatches=8, granularity="operator", memory_cap=MemoryCap((5,), "activations"))
-    warm = baselines.run_on(scenario, "dualpipe")
+    warm = moe_dualpipe(cap=5)
     assert warm.valid and warm.problem.is_unit_level
     result = solve_lns(warm.problem, warm, 4.0, seed=1)
     assert result.plan.valid and result.plan.metrics.makespan < warm.metrics.makespan
@@ -66,11 +70,10 @@ def test_lns_improves_dualpipe_at_operator_level_within_the_cap():
 
 
 def test_lns_stops_within_a_second_when_cancelled():
-    problem = unit_chain(4, 12)
-    warm = baselines.run("gpipe", problem)
+    warm = moe_dualpipe(cap=5)   # 145, far above the analytic bound: the search cannot end by itself in 1 s
     stop = threading.Event()
     threading.Timer(1.0, stop.set).start()
     began = time.perf_counter()
-    result = solve_lns(problem, warm, 30.0, should_stop=stop.is_set)
+    result = solve_lns(warm.problem, warm, 30.0, should_stop=stop.is_set)
     assert time.perf_counter() - began < 5.0
     assert result.status == "cancelled" and result.plan.metrics.makespan <= warm.metrics.makespan
