@@ -77,3 +77,15 @@ def test_lns_stops_within_a_second_when_cancelled():
     result = solve_lns(warm.problem, warm, 30.0, should_stop=stop.is_set)
     assert time.perf_counter() - began < 5.0
     assert result.status == "cancelled" and result.plan.metrics.makespan <= warm.metrics.makespan
+
+
+def test_a_warm_start_with_overlapped_pairs_is_searched_member_by_member():
+    # DualPipe's order runs F&B pairs: the search moves their members one by one (the model knows
+    # single tasks) and returns a valid plan no worse than the warm start
+    from opplan.layout import Layout, LayoutKind
+
+    problem = Layout(LayoutKind.MIRRORED, 2, 2).uniform_problem(4, 8, memory_units=6)
+    warm = baselines.run("dualpipe", problem)
+    assert warm.valid and any("&" in e or "(" in e for seq in warm.order.sequences.values() for e in seq)
+    result = solve_lns(problem, warm, 3.0)
+    assert result.plan.valid and result.plan.metrics.makespan <= warm.metrics.makespan

@@ -86,24 +86,28 @@ def solve_lns(problem: Problem, warm: Plan, time_limit: float, workers: int = 2,
     flat = _flattened(warm) if warm.valid else None
     if flat is None:
         return solve_cpsat(problem, warm, time_limit, workers, should_stop, progress)
+    # the search moves a plan without overlapped pairs (the model's tasks one by one); the result is
+    # the best of it and the warm start
     best = flat if flat.metrics.makespan < warm.metrics.makespan - 1e-9 else warm
-    k, whole = _scale(list(tg.duration) + [best.metrics.makespan], max(tg.duration, default=1.0))
+    current = flat
+    k, whole = _scale(list(tg.duration) + [flat.metrics.makespan], max(tg.duration, default=1.0))
     if not whole:
         return solve_cpsat(problem, warm, time_limit, workers, should_stop, progress)
     trace: list[tuple[float, float, float]] = []
     if opening > 0:
         offset = time.perf_counter() - began
-        first = solve_cpsat(problem, best, opening * time_limit, workers, should_stop, progress)
+        first = solve_cpsat(problem, current, opening * time_limit, workers, should_stop, progress)
         trace += [(offset + t, value, 0.0) for t, value, _ in first.trace if value < best.metrics.makespan - 1e-9]
-        if first.plan.valid and first.plan.metrics.makespan < best.metrics.makespan - 1e-9:
-            best = first.plan
+        if first.plan.valid and first.plan.metrics.makespan < current.metrics.makespan - 1e-9:
+            current = first.plan
+            best = current if current.metrics.makespan < best.metrics.makespan - 1e-9 else best
     dur = [int(round(d * k)) for d in tg.duration]
-    horizon = int(round(best.metrics.makespan * k))
+    horizon = int(round(current.metrics.makespan * k))
     base = build_makespan_model(problem, tg, dur, horizon, int(math.ceil(warm.metrics.lower_bound * k - 1e-6)))
     rng = random.Random(seed)
     stats = stats if stats is not None else LnsStats()
     widths = {"microbatches": 2, "devices": 2, "time": max(4, horizon // 6)}
-    current, step = best, 0
+    step = 0
     while True:
         left = time_limit - (time.perf_counter() - began)
         if left < 0.5 or (should_stop is not None and should_stop()) \

@@ -28,7 +28,8 @@ MIP_BINARY_LIMIT = 200_000   # above this many estimated binaries the time-index
 FAR_GAP = 0.10               # a warm start this far above the bound (relative gap) goes to CP-SAT too
 MIP_SHARE = 0.4              # auto: the MIP's share of the time before CP-SAT takes over from its best plan
 # operator level: CP-SAT by neighbourhoods (lns.py) rather than on the whole problem; uniform_moe_8,
-# mirrored, cap 9: 158 within 25 s where whole-problem CP-SAT stood at 160 after 30 s and 159 after 120 s
+# mirrored, cap 9, `opplan solve` at 30/60/120 s: 160/158/157 (157 is optimal, bench/uniform_moe_bound.py)
+# where whole-problem CP-SAT gave 160/-/159
 UNIT_LEVEL_LNS = True
 
 
