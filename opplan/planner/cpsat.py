@@ -56,6 +56,45 @@ def _scale(values: list[float], limit: float) -> tuple[int, bool]:
     return max(1, int(1000 / max(limit, 1e-9))), False
 
 
+@dataclass
+class MakespanModel:
+    """The CP-SAT model of a placed problem (no objective set): one start variable per task of ``tg``."""
+
+    model: object
+    start: list
+    makespan: object
+
+
+def build_makespan_model(problem: Problem, tg: TaskGraph, dur: list[int], horizon: int, floor: int = 0,
+                         symmetry: bool = True) -> MakespanModel:
+    """Intervals, precedences, one task at a time per resource, memory; ``dur`` in integer steps."""
+    from ortools.sat.python import cp_model
+
+    n = len(tg)
+    model = cp_model.CpModel()
+    start = [model.NewIntVar(0, horizon - dur[i], f"s{i}") for i in range(n)]
+    interval = [model.NewFixedSizeIntervalVar(start[i], dur[i], f"t{i}") for i in range(n)]
+    has_succ = [False] * n
+    for j, deps in enumerate(tg.deps):
+        for i in deps:
+            model.Add(start[j] >= start[i] + dur[i])
+            has_succ[i] = True
+    makespan = model.NewIntVar(min(floor, horizon), horizon, "makespan")
+    by_resource: dict[str, list[int]] = {}
+    for i in range(n):
+        by_resource.setdefault(tg.resource[i], []).append(i)
+    for tasks in by_resource.values():
+        model.AddNoOverlap([interval[i] for i in tasks if dur[i] > 0])
+        model.Add(makespan >= sum(dur[i] for i in tasks))   # the resource's load: redundant, but it lifts the bound
+    for i in range(n):
+        if not has_succ[i]:
+            model.Add(makespan >= start[i] + dur[i])
+    if symmetry:
+        _order_microbatches(model, tg, start, dur)
+    _memory(model, problem, tg, start, dur, horizon, symmetry)
+    return MakespanModel(model, start, makespan)
+
+
 def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 2,
                 should_stop: Callable[[], bool] | None = None,
                 progress: Callable[[float, float, float], None] | None = None,
@@ -82,28 +121,9 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
     trace: list[tuple[float, float, float]] = []
     snapshots: list[tuple[float, Order]] = []
 
-    model = cp_model.CpModel()
-    start = [model.NewIntVar(0, horizon - dur[i], f"s{i}") for i in range(n)]
-    interval = [model.NewFixedSizeIntervalVar(start[i], dur[i], f"t{i}") for i in range(n)]
-    has_succ = [False] * n
-    for j, deps in enumerate(tg.deps):
-        for i in deps:
-            model.Add(start[j] >= start[i] + dur[i])
-            has_succ[i] = True
     floor = int(math.ceil(warm.metrics.lower_bound * k - 1e-6)) if whole else 0
-    makespan = model.NewIntVar(min(floor, horizon), horizon, "makespan")
-    by_resource: dict[str, list[int]] = {}
-    for i in range(n):
-        by_resource.setdefault(tg.resource[i], []).append(i)
-    for tasks in by_resource.values():
-        model.AddNoOverlap([interval[i] for i in tasks if dur[i] > 0])
-        model.Add(makespan >= sum(dur[i] for i in tasks))   # the resource's load: redundant, but it lifts the bound
-    for i in range(n):
-        if not has_succ[i]:
-            model.Add(makespan >= start[i] + dur[i])
-    if symmetry:
-        _order_microbatches(model, tg, start, dur)
-    _memory(model, problem, tg, start, dur, horizon, symmetry)
+    built = build_makespan_model(problem, tg, dur, horizon, floor, symmetry)
+    model, start, makespan = built.model, built.start, built.makespan
     model.Minimize(makespan)
     if seed is not None and hint:
         times = {t.task: t.start for t in seed.tasks}

@@ -27,6 +27,10 @@ from opplan.simulate import make_plan
 MIP_BINARY_LIMIT = 200_000   # above this many estimated binaries the time-indexed MIP gives way to CP-SAT
 FAR_GAP = 0.10               # a warm start this far above the bound (relative gap) goes to CP-SAT too
 MIP_SHARE = 0.4              # auto: the MIP's share of the time before CP-SAT takes over from its best plan
+# operator level: CP-SAT by neighbourhoods (lns.py) rather than on the whole problem; uniform_moe_8,
+# mirrored, cap 9, `opplan solve` at 30/60/120 s: 160/158/157 (157 is optimal, bench/uniform_moe_bound.py)
+# where whole-problem CP-SAT gave 160/-/159
+UNIT_LEVEL_LNS = True
 
 
 def improve(problem: Problem, warm: Plan, options, time_limit: float, placement: str) -> Plan:
@@ -176,13 +180,24 @@ def _improve_cpsat(problem: Problem, warm: Plan, options, deadline: float, place
     """CP-SAT on the whole horizon from ``warm``; its bound counts only when no duration was rounded.
     ``first_warm``: the warm start the whole run began from (when ``warm`` is an earlier engine's plan)."""
     from opplan.planner.cpsat import solve_cpsat
+    from opplan.planner.lns import solve_lns
 
-    _say(options, f"placement {placement}: {reason}")
-    _report(options, began, warm.metrics.makespan, bound)
-    hint = problem.is_unit_level or warm.metrics.makespan - bound <= FAR_GAP * warm.metrics.makespan
-    run = solve_cpsat(problem, warm, max(0.5, deadline - time.perf_counter()), workers=options.threads, hint=hint,
-                      should_stop=options.should_stop,
-                      progress=lambda _t, value, _b: _report(options, began, min(value, warm.metrics.makespan), bound))
+    def progress(_seconds: float, value: float, _bound: float) -> None:
+        _report(options, began, min(value, warm.metrics.makespan), bound)
+
+    left = max(0.5, deadline - time.perf_counter())
+    if problem.is_unit_level and UNIT_LEVEL_LNS:
+        reason += "; as a large-neighbourhood search (windows of micro-batches, devices, time) around it"
+        _say(options, f"placement {placement}: {reason}")
+        _report(options, began, warm.metrics.makespan, bound)
+        run = solve_lns(problem, warm, left, workers=options.threads, should_stop=options.should_stop,
+                        progress=progress)
+    else:
+        _say(options, f"placement {placement}: {reason}")
+        _report(options, began, warm.metrics.makespan, bound)
+        hint = problem.is_unit_level or warm.metrics.makespan - bound <= FAR_GAP * warm.metrics.makespan
+        run = solve_cpsat(problem, warm, left, workers=options.threads, hint=hint, should_stop=options.should_stop,
+                          progress=progress)
     if run.exact:
         bound = max(bound, run.bound)
     status = PlanStatus.CANCELLED if run.status == "cancelled" else PlanStatus.FEASIBLE
