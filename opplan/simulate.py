@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import Counter
+from itertools import repeat
 
+import numpy as np
+
+from opplan.bulk import without_gc
 from opplan.errors import OpplanError
 from opplan.outputs import Provenance
 from opplan.problem import Problem
@@ -20,9 +25,20 @@ class DeadlockError(OpplanError):
     """The order asks a resource to run a task before the tasks it depends on can run."""
 
 
+@without_gc
 def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> list[TimedTask]:
     """Times for every task of the problem under ``order``; raises on a malformed or deadlocked order."""
     tg = tg or build_task_graph(problem, order.backward)
+    _check_resources(problem, order, tg)
+    sequences = _plain_sequences(problem, order, tg)
+    if sequences is not None:
+        tasks = _simulate_plain(order, tg, sequences)
+        if tasks is not None:
+            return tasks
+    return _simulate_slots(problem, order, tg)   # blocks, a malformed order, or a deadlock to describe
+
+
+def _check_resources(problem: Problem, order: Order, tg: TaskGraph) -> None:
     n = len(tg)
     compute_names = {d.name for d in problem.devices}
     link_names = {tg.resource[i] for i in range(n) if tg.pass_[i] == "T"}
@@ -32,6 +48,161 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
             raise OpplanError(f"order names resource {resource!r}, which is neither a device "
                               f"({', '.join(sorted(compute_names))}) nor a used link or communication stream")
 
+
+def _plain_sequences(problem: Problem, order: Order, tg: TaskGraph) -> dict[str, list[int]] | None:
+    """Per listed resource its tasks in order, when every entry is one task of that resource, none
+    twice, and every compute stream (and listed comm stream) is listed in full; else None, and the
+    general path words what is wrong."""
+    index = tg.index
+    per_resource = Counter(tg.resource)
+    sequences = {}
+    for resource, entries in order.sequences.items():
+        tasks = list(map(index.get, entries))
+        if None in tasks or len(set(tasks)) != len(tasks) or per_resource.get(resource) != len(tasks):
+            return None
+        if tasks and set(map(tg.resource.__getitem__, tasks)) != {resource}:
+            return None
+        sequences[resource] = tasks
+    if any(d.name not in sequences and per_resource.get(d.name) for d in problem.devices):
+        return None
+    return sequences
+
+
+def _simulate_plain(order: Order, tg: TaskGraph, sequences: dict[str, list[int]]) -> list[TimedTask] | None:
+    """The common case, one task per order entry, timed task by task with no slot graph; None on a
+    deadlock (the general path describes it)."""
+    n = len(tg)
+    slot_of = np.full(n, -1, dtype=np.int64)     # entry number: the tie-break among equal ready times
+    following = np.full(n, -1, dtype=np.int64)   # the next task on the same sequenced resource
+    pending = np.fromiter(map(len, tg.deps), dtype=np.int64, count=n)
+    first = 0
+    for seq in sequences.values():
+        tasks = np.array(seq, dtype=np.int64)
+        slot_of[tasks] = np.arange(first, first + len(tasks))
+        first += len(tasks)
+        following[tasks[:-1]] = tasks[1:]
+        pending[tasks[1:]] += 1
+    free = np.flatnonzero(slot_of < 0)             # on links and comm streams the order leaves free
+    slot_of[free] = np.arange(first, first + len(free))
+    fenced: dict[int, list[int]] = {}
+    for a, b in _fence_slots(tg, order, slot_of.tolist()):
+        fenced.setdefault(a, []).append(b)
+    task_of = np.empty(n, dtype=np.int64)
+    task_of[slot_of] = np.arange(n)
+    fence_after = {int(task_of[a]): [int(task_of[b]) for b in bs] for a, bs in fenced.items()}
+    for bs in fence_after.values():
+        for b in bs:
+            pending[b] += 1
+    if len(free):
+        resource_id = {r: k for k, r in enumerate(dict.fromkeys(tg.resource))}
+        lane = [resource_id[r] if r not in sequences else -1 for r in tg.resource]
+        times = _run_in_time_order(tg.duration, tg.succs, following.tolist(), pending.tolist(), fence_after,
+                                   lane, slot_of.tolist(), task_of.tolist(), len(resource_id))
+    else:
+        times = _run_in_any_order(tg.duration, tg.succs, following.tolist(), pending.tolist(), fence_after)
+    if times is None:
+        return None
+    start, end = times
+    return list(map(tuple.__new__, repeat(TimedTask), zip(tg.keys, tg.resource, start, end, repeat(-1))))
+
+
+def _run_in_any_order(duration: list[float], succs: list[list[int]], following: list[int], pending: list[int],
+                      fence_after: dict[int, list[int]]) -> tuple[list[float], list[float]] | None:
+    """Every resource sequenced: a task starts when its last input ends, whatever order they are
+    visited in. (start, end) per task, or None if some task never became ready."""
+    n = len(duration)
+    ready = [0.0] * n
+    end = [0.0] * n
+    stack = [i for i in range(n) if not pending[i]]
+    pop, push = stack.pop, stack.append
+    done = 0
+    while stack:
+        s = pop()
+        done += 1
+        finish = ready[s] + duration[s]
+        end[s] = finish
+        for t in succs[s]:
+            if finish > ready[t]:
+                ready[t] = finish
+            pending[t] -= 1
+            if not pending[t]:
+                push(t)
+        t = following[s]
+        if t >= 0:
+            if finish > ready[t]:
+                ready[t] = finish
+            pending[t] -= 1
+            if not pending[t]:
+                push(t)
+        if fence_after and s in fence_after:
+            for t in fence_after[s]:
+                if finish > ready[t]:
+                    ready[t] = finish
+                pending[t] -= 1
+                if not pending[t]:
+                    push(t)
+    return (ready, end) if done == n else None
+
+
+def _run_in_time_order(duration: list[float], succs: list[list[int]], following: list[int], pending: list[int],
+                       fence_after: dict[int, list[int]], lane: list[int], slot_of: list[int], task_of: list[int],
+                       lanes: int) -> tuple[list[float], list[float]] | None:
+    """Some resources free (lane >= 0): events in time order, ties by entry number, each free
+    resource serving its ready tasks first come, first served. None if some task never ran."""
+    n = len(duration)
+    ready = [0.0] * n
+    start = [0.0] * n
+    end = [0.0] * n
+    free_at = [0.0] * lanes
+    heap = [(0.0, slot_of[i]) for i in range(n) if not pending[i]]
+    heapq.heapify(heap)
+    pop, push = heapq.heappop, heapq.heappush
+    done = 0
+    while heap:
+        key, slot = pop(heap)
+        s = task_of[slot]
+        begin = ready[s]
+        r = lane[s]
+        if r >= 0:
+            if free_at[r] > begin:
+                begin = free_at[r]
+            if begin > key:  # the resource was taken meanwhile: wait for it
+                push(heap, (begin, slot))
+                continue
+            finish = free_at[r] = begin + duration[s]
+        else:
+            finish = begin + duration[s]
+        done += 1
+        start[s] = begin
+        end[s] = finish
+        for t in succs[s]:
+            if finish > ready[t]:
+                ready[t] = finish
+            pending[t] -= 1
+            if not pending[t]:
+                push(heap, (ready[t], slot_of[t]))
+        t = following[s]
+        if t >= 0:
+            if finish > ready[t]:
+                ready[t] = finish
+            pending[t] -= 1
+            if not pending[t]:
+                push(heap, (ready[t], slot_of[t]))
+        if fence_after and s in fence_after:
+            for t in fence_after[s]:
+                if finish > ready[t]:
+                    ready[t] = finish
+                pending[t] -= 1
+                if not pending[t]:
+                    push(heap, (ready[t], slot_of[t]))
+    return (start, end) if done == n else None
+
+
+def _simulate_slots(problem: Problem, order: Order, tg: TaskGraph) -> list[TimedTask]:
+    """The general path: a slot per order entry (one task or a block), a slot graph, events."""
+    n = len(tg)
+    compute_names = {d.name for d in problem.devices}
+    comm_names = set(tg.comm_resources())
     # --- slots: one per order entry; a slot holds one task or a group --------------------------
     slot_members: list[tuple[int, ...]] = []
     slot_resource: list[str] = []
@@ -140,7 +311,8 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
     if any(math.isnan(x) for x in slot_start):
         raise DeadlockError(_describe_deadlock(tg, fixed_sequences, slot_members, slot_of, slot_start, fences))
     block = [s if len(m) > 1 else -1 for s, m in enumerate(slot_members)]
-    return [TimedTask(k, r, slot_start[s], slot_end[s], block[s]) for k, r, s in zip(tg.keys, tg.resource, slot_of)]
+    rows = ((k, r, slot_start[s], slot_end[s], block[s]) for k, r, s in zip(tg.keys, tg.resource, slot_of))
+    return list(map(tuple.__new__, repeat(TimedTask), rows))
 
 
 def _fence_slots(tg: TaskGraph, order: Order, slot_of: list[int]) -> list[tuple[int, int]]:
