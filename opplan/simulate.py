@@ -39,9 +39,8 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
 
 
 def _check_resources(problem: Problem, order: Order, tg: TaskGraph) -> None:
-    n = len(tg)
     compute_names = {d.name for d in problem.devices}
-    link_names = {tg.resource[i] for i in range(n) if tg.pass_[i] == "T"}
+    link_names = {r for r, p in dict(zip(tg.resource, tg.pass_)).items() if p == "T"}   # a link runs transfers only
     comm_names = set(tg.comm_resources())
     for resource in order.sequences:
         if resource not in compute_names and resource not in link_names and resource not in comm_names:
@@ -94,10 +93,10 @@ def _simulate_plain(order: Order, tg: TaskGraph, sequences: dict[str, list[int]]
         for b in bs:
             pending[b] += 1
     if len(free):
-        resource_id = {r: k for k, r in enumerate(dict.fromkeys(tg.resource))}
-        lane = [resource_id[r] if r not in sequences else -1 for r in tg.resource]
+        lane_of = {r: -1 if r in sequences else k for k, r in enumerate(dict.fromkeys(tg.resource))}
+        lane = list(map(lane_of.__getitem__, tg.resource))
         times = _run_in_time_order(tg.duration, tg.succs, following.tolist(), pending.tolist(), fence_after,
-                                   lane, slot_of.tolist(), task_of.tolist(), len(resource_id))
+                                   lane, slot_of.tolist(), task_of.tolist(), len(lane_of))
     else:
         times = _run_in_any_order(tg.duration, tg.succs, following.tolist(), pending.tolist(), fence_after)
     if times is None:

@@ -54,8 +54,8 @@ class TaskGraph:
 
     def comm_resources(self) -> list[str]:
         """The communication streams some task runs on (a device's all-to-all stream)."""
-        return sorted({self.resource[i] for i in range(len(self)) if self.pass_[i] != "T"}
-                      - set(self.compute_resources()))
+        streams = {r for r, p in dict(zip(self.resource, self.pass_)).items() if p != "T"}   # a link runs transfers only
+        return sorted(streams - set(self.compute_resources()))
 
     def is_transfer(self, i: int) -> bool:
         return self.pass_[i] == "T"

@@ -65,9 +65,9 @@ class _Expected:
                     blocks.append((link, e.transfer_ms, "T"))
         self.names = names
         self.index = dict(zip(names, range(len(names))))   # a repeated name (a duplicated edge): its last task
-        self.resource = [r for r, _, _ in blocks for _ in digits]
-        self.duration = [d for _, d, _ in blocks for _ in digits]
-        self.pass_ = [g for _, _, g in blocks for _ in digits]
+        self.resource = [r for r, _, _ in blocks for r in [r] * M]
+        self.duration = [d for _, d, _ in blocks for d in [d] * M]
+        self.pass_ = [g for _, _, g in blocks for g in [g] * M]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -145,14 +145,27 @@ def validate(plan: Plan, tol: float = 1e-9, limit: int = 50) -> list[Violation]:
     """
     report = _Report(limit)
     expected = _Expected(plan)
-    makespan = max((t.end for t in plan.tasks), default=0.0)
+    columns = _Columns(plan.tasks)
+    makespan = max(columns.ends, default=0.0)
     eps = tol * max(1.0, abs(makespan))
-    times = _TimesByTask.of(plan, expected, eps)
+    times = _TimesByTask.of(columns, expected, eps)
     if times is None:
         _check_task_by_task(plan, expected, report, makespan, eps)
     else:
-        _check_in_bulk(plan, expected, times, report, makespan, eps)
+        _check_in_bulk(plan, expected, columns, times, report, makespan, eps)
     return report.violations()
+
+
+class _Columns:
+    """The plan's tasks column by column, in the plan's order (times and blocks as arrays)."""
+
+    def __init__(self, tasks: list[TimedTask]) -> None:
+        self.names, self.resources, starts, ends, groups = zip(*tasks) if tasks else ((),) * 5
+        self.ends = ends
+        self.exact = set(map(type, starts)) | set(map(type, ends)) <= {float} and set(map(type, groups)) <= {int}
+        self.start = np.fromiter(starts, dtype=float, count=len(tasks)) if self.exact else None
+        self.end = np.fromiter(ends, dtype=float, count=len(tasks)) if self.exact else None
+        self.group = np.fromiter(groups, dtype=np.int64, count=len(tasks)) if self.exact else None
 
 
 class _TimesByTask:
@@ -164,23 +177,20 @@ class _TimesByTask:
         self.number = number           # the expected task number of the plan's task i
 
     @classmethod
-    def of(cls, plan: Plan, expected: _Expected, eps: float) -> _TimesByTask | None:
+    def of(cls, columns: _Columns, expected: _Expected, eps: float) -> _TimesByTask | None:
         """None unless each expected task appears once, on its resource, with finite times from
         0 on and, outside blocks, its own duration: then rules 1, 5 and 2 have nothing to say
         about single tasks."""
-        tasks = plan.tasks
-        if not tasks or len(tasks) != len(expected) or len(expected.names) != len(expected):
+        n = len(columns.names)
+        if not n or not columns.exact or n != len(expected) or len(expected.names) != len(expected):
             return None
-        names, resources, starts, ends, groups = zip(*tasks)
-        number = list(map(expected.index.get, names))
-        if None in number or len(set(number)) != len(number):
+        number = list(map(expected.index.get, columns.names))
+        if None in number or len(set(number)) != n:
             return None
-        if list(map(expected.resource.__getitem__, number)) != list(resources):
+        if list(map(expected.resource.__getitem__, number)) != list(columns.resources):
             return None
-        if set(map(type, starts)) | set(map(type, ends)) != {float} or set(map(type, groups)) != {int}:
-            return None
-        start, end = np.array(starts), np.array(ends)
-        group, k = np.array(groups, dtype=np.int64), np.array(number, dtype=np.int64)
+        start, end, group = columns.start, columns.end, columns.group
+        k = np.fromiter(number, dtype=np.int64, count=n)
         if not (np.isfinite(start).all() and np.isfinite(end).all() and (start >= -eps).all()):
             return None
         single = group < 0
@@ -192,14 +202,14 @@ class _TimesByTask:
         return by_number
 
 
-def _check_in_bulk(plan: Plan, expected: _Expected, times: _TimesByTask, report: _Report, makespan: float,
-                   eps: float) -> None:
+def _check_in_bulk(plan: Plan, expected: _Expected, columns: _Columns, times: _TimesByTask, report: _Report,
+                   makespan: float, eps: float) -> None:
     """Rules 8, 3, 4, 6 and 7 over arrays; where an array test finds something, the task-by-task
     check of that rule reports it, so the words and their order are the same either way."""
     problem = plan.problem
-    by_name = dict(zip((t.task for t in plan.tasks), plan.tasks))
+    by_name = dict(zip(columns.names, plan.tasks))
     groups: dict[int, list[TimedTask]] = defaultdict(list)
-    for i in np.flatnonzero(np.array([t.group for t in plan.tasks]) >= 0).tolist():
+    for i in np.flatnonzero(columns.group >= 0).tolist():
         groups[plan.tasks[i].group].append(plan.tasks[i])
     _check_blocks(problem, expected, groups, report, eps)
     before, after = expected.pairs(problem)
@@ -209,7 +219,7 @@ def _check_in_bulk(plan: Plan, expected: _Expected, times: _TimesByTask, report:
     for k in np.flatnonzero(late).tolist():
         _broken(by_name, names[before[k]], names[after[k]], report, eps)
     _check_fences(plan, by_name, report, eps)
-    intervals = _Intervals(plan)
+    intervals = _Intervals(plan, columns)
     if _any_overlap(intervals, eps):
         _check_overlaps(_intervals(by_name, groups), report, eps)
     peaks = _check_memory_in_bulk(problem, expected, times, report)
@@ -392,10 +402,9 @@ def _check_overlaps(per_resource: dict[str, list[tuple[float, float, str]]], rep
                        (s1, e1, s2, e2))
 
 
-def _first_of_each_block(plan: Plan, among: np.ndarray | None = None) -> np.ndarray:
+def _first_of_each_block(plan: Plan, group: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
     """Which of the plan's tasks (``among`` them, default all) stand for their interval: single
     tasks and, for a block, its first member in the plan's order."""
-    group = np.array([t.group for t in plan.tasks], dtype=np.int64)
     keep = group < 0
     if among is not None:
         keep &= among
@@ -480,7 +489,7 @@ def _busy_in_bulk(plan: Plan, intervals: _Intervals) -> list[float]:
         if dev.name in intervals.code:
             device_of[intervals.code[dev.name]] = d
     device = device_of[intervals.resource]
-    keep = _first_of_each_block(plan, device >= 0)
+    keep = _first_of_each_block(plan, intervals.group, device >= 0)
     length = intervals.end - intervals.start
     busy = []
     for d in range(problem.num_devices):
@@ -495,7 +504,7 @@ def _exposed_in_bulk(intervals: _Intervals, device: str, makespan: float) -> flo
     if not len(comm):
         return 0
     compute = intervals.on(device)
-    return _exposed_of_unions(_union_of(intervals.start[comm], intervals.end[comm]),
+    return _exposed_in_arrays(_union_of(intervals.start[comm], intervals.end[comm]),
                               _union_of(intervals.start[compute], intervals.end[compute]), makespan)
 
 
@@ -503,13 +512,13 @@ class _Intervals:
     """The plan's tasks as arrays in the plan's order: resource code, start, end; ``keep`` marks
     the ones that stand for their interval (single tasks, each block's first member)."""
 
-    def __init__(self, plan: Plan) -> None:
-        self.code: dict[str, int] = {}
-        self.resource = np.array([self.code.setdefault(t.resource, len(self.code)) for t in plan.tasks], dtype=np.int64)
-        self.names = list(self.code)
-        self.start = np.array([t.start for t in plan.tasks])
-        self.end = np.array([t.end for t in plan.tasks])
-        self.keep = _first_of_each_block(plan)
+    def __init__(self, plan: Plan, columns: _Columns) -> None:
+        self.names = list(dict.fromkeys(columns.resources))
+        self.code = dict(zip(self.names, range(len(self.names))))
+        self.resource = np.fromiter(map(self.code.__getitem__, columns.resources), dtype=np.int64,
+                                    count=len(columns.resources))
+        self.start, self.end, self.group = columns.start, columns.end, columns.group
+        self.keep = _first_of_each_block(plan, columns.group)
 
     def on(self, resource: str) -> np.ndarray:
         """The intervals (plan positions) on ``resource``."""
@@ -517,6 +526,28 @@ class _Intervals:
         if code is None:
             return np.zeros(0, dtype=np.int64)
         return np.flatnonzero(self.keep & (self.resource == code))
+
+
+def _exposed_in_arrays(comm: list[list[float]], busy: list[list[float]], makespan: float) -> float:
+    """``_exposed_of_unions`` with the pairs of overlapping pieces found by binary search: the
+    same amounts, taken off one after another in the same order."""
+    if not comm:
+        return 0
+    c_start, c_end = np.array(comm).T
+    covered = sum(np.maximum(0.0, np.minimum(c_end, makespan) - np.maximum(c_start, 0.0)).tolist())
+    if not busy:
+        return covered
+    b_start, b_end = np.array(busy).T
+    first = np.searchsorted(b_end, c_start, side="right")    # the busy pieces ending after c starts
+    stop = np.maximum(np.searchsorted(b_start, c_end, side="left"), first)   # ... and starting before c ends
+    count = stop - first
+    if not count.sum():
+        return covered
+    piece = np.repeat(np.arange(len(comm)), count)
+    j = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count) + np.repeat(first, count)
+    overlap = np.maximum(0.0, np.minimum(np.minimum(c_end[piece], b_end[j]), makespan)
+                         - np.maximum(np.maximum(c_start[piece], b_start[j]), 0.0))
+    return float(np.subtract.accumulate(np.concatenate([[covered], overlap]))[-1])
 
 
 def _union_of(start: np.ndarray, end: np.ndarray) -> list[list[float]]:
