@@ -92,21 +92,31 @@ def _simulate_plain(order: Order, tg: TaskGraph, sequences: dict[str, list[int]]
     for bs in fence_after.values():
         for b in bs:
             pending[b] += 1
+    after = _waiting_on(tg.succs, following.tolist(), fence_after)
     if len(free):
         lane_of = {r: -1 if r in sequences else k for k, r in enumerate(dict.fromkeys(tg.resource))}
         lane = list(map(lane_of.__getitem__, tg.resource))
-        times = _run_in_time_order(tg.duration, tg.succs, following.tolist(), pending.tolist(), fence_after,
-                                   lane, slot_of.tolist(), task_of.tolist(), len(lane_of))
+        times = _run_in_time_order(tg.duration, after, pending.tolist(), lane, slot_of.tolist(), task_of.tolist(),
+                                   len(lane_of))
     else:
-        times = _run_in_any_order(tg.duration, tg.succs, following.tolist(), pending.tolist(), fence_after)
+        times = _run_in_any_order(tg.duration, after, pending.tolist())
     if times is None:
         return None
     start, end = times
     return list(map(tuple.__new__, repeat(TimedTask), zip(tg.keys, tg.resource, start, end, repeat(-1))))
 
 
-def _run_in_any_order(duration: list[float], succs: list[list[int]], following: list[int], pending: list[int],
-                      fence_after: dict[int, list[int]]) -> tuple[list[float], list[float]] | None:
+def _waiting_on(succs: list[list[int]], following: list[int], fence_after: dict[int, list[int]]) -> list[list[int]]:
+    """Per task, every task that waits for it: its successors in the task graph, the next task on
+    its resource, and the tasks fenced after it (new lists; the task graph's stay as they are)."""
+    after = [s + [f] if f >= 0 else s for s, f in zip(succs, following)]
+    for a, bs in fence_after.items():
+        after[a] = after[a] + bs
+    return after
+
+
+def _run_in_any_order(duration: list[float], after: list[list[int]], pending: list[int]
+                      ) -> tuple[list[float], list[float]] | None:
     """Every resource sequenced: a task starts when its last input ends, whatever order they are
     visited in. (start, end) per task, or None if some task never became ready."""
     n = len(duration)
@@ -118,36 +128,27 @@ def _run_in_any_order(duration: list[float], succs: list[list[int]], following: 
     while stack:
         s = pop()
         done += 1
-        finish = ready[s] + duration[s]
-        end[s] = finish
-        for t in succs[s]:
+        finish = end[s] = ready[s] + duration[s]
+        for t in after[s]:
             if finish > ready[t]:
                 ready[t] = finish
             pending[t] -= 1
             if not pending[t]:
                 push(t)
-        t = following[s]
-        if t >= 0:
-            if finish > ready[t]:
-                ready[t] = finish
-            pending[t] -= 1
-            if not pending[t]:
-                push(t)
-        if fence_after and s in fence_after:
-            for t in fence_after[s]:
-                if finish > ready[t]:
-                    ready[t] = finish
-                pending[t] -= 1
-                if not pending[t]:
-                    push(t)
     return (ready, end) if done == n else None
 
 
-def _run_in_time_order(duration: list[float], succs: list[list[int]], following: list[int], pending: list[int],
-                       fence_after: dict[int, list[int]], lane: list[int], slot_of: list[int], task_of: list[int],
-                       lanes: int) -> tuple[list[float], list[float]] | None:
+def _run_in_time_order(duration: list[float], after: list[list[int]], pending: list[int], lane: list[int],
+                       slot_of: list[int], task_of: list[int], lanes: int) -> tuple[list[float], list[float]] | None:
     """Some resources free (lane >= 0): events in time order, ties by entry number, each free
-    resource serving its ready tasks first come, first served. None if some task never ran."""
+    resource serving its ready tasks first come, first served. None if some task never ran.
+
+    A task on a sequenced resource that takes time runs the moment it is ready, without a turn
+    in the event queue: whatever it releases is ready strictly after every event the queue would
+    have served before it, so the free resources see their tasks in the same order. A task that
+    takes no time (or none that shows at its start time) waits its turn in the queue, where a
+    tie with another event is broken by entry number as always.
+    """
     n = len(duration)
     ready = [0.0] * n
     start = [0.0] * n
@@ -156,6 +157,7 @@ def _run_in_time_order(duration: list[float], succs: list[list[int]], following:
     heap = [(0.0, slot_of[i]) for i in range(n) if not pending[i]]
     heapq.heapify(heap)
     pop, push = heapq.heappop, heapq.heappush
+    now: list[int] = []           # tasks run at once, whose waiters are still to be released
     done = 0
     while heap:
         key, slot = pop(heap)
@@ -174,26 +176,24 @@ def _run_in_time_order(duration: list[float], succs: list[list[int]], following:
         done += 1
         start[s] = begin
         end[s] = finish
-        for t in succs[s]:
-            if finish > ready[t]:
-                ready[t] = finish
-            pending[t] -= 1
-            if not pending[t]:
-                push(heap, (ready[t], slot_of[t]))
-        t = following[s]
-        if t >= 0:
-            if finish > ready[t]:
-                ready[t] = finish
-            pending[t] -= 1
-            if not pending[t]:
-                push(heap, (ready[t], slot_of[t]))
-        if fence_after and s in fence_after:
-            for t in fence_after[s]:
+        while True:
+            for t in after[s]:
                 if finish > ready[t]:
                     ready[t] = finish
                 pending[t] -= 1
                 if not pending[t]:
-                    push(heap, (ready[t], slot_of[t]))
+                    begin = ready[t]
+                    if lane[t] < 0 and begin + duration[t] > begin:
+                        start[t] = begin
+                        end[t] = begin + duration[t]
+                        done += 1
+                        now.append(t)
+                    else:
+                        push(heap, (begin, slot_of[t]))
+            if not now:
+                break
+            s = now.pop()
+            finish = end[s]
     return (start, end) if done == n else None
 
 
