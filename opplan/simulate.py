@@ -13,6 +13,7 @@ from itertools import repeat
 
 import numpy as np
 
+from opplan.actions import compute_name
 from opplan.bulk import without_gc
 from opplan.errors import OpplanError
 from opplan.outputs import Provenance
@@ -30,12 +31,12 @@ def simulate(problem: Problem, order: Order, tg: TaskGraph | None = None) -> lis
     """Times for every task of the problem under ``order``; raises on a malformed or deadlocked order."""
     tg = tg or build_task_graph(problem, order.backward)
     _check_resources(problem, order, tg)
-    sequences = _plain_sequences(problem, order, tg)
-    if sequences is not None:
-        tasks = _simulate_plain(order, tg, sequences)
+    entries = _entries(problem, order, tg)
+    if entries is not None:
+        tasks = _simulate_entries(problem, order, tg, *entries)
         if tasks is not None:
             return tasks
-    return _simulate_slots(problem, order, tg)   # blocks, a malformed order, or a deadlock to describe
+    return _simulate_slots(problem, order, tg)   # a malformed order, or a deadlock to describe
 
 
 def _check_resources(problem: Problem, order: Order, tg: TaskGraph) -> None:
@@ -48,31 +49,67 @@ def _check_resources(problem: Problem, order: Order, tg: TaskGraph) -> None:
                               f"({', '.join(sorted(compute_names))}) nor a used link or communication stream")
 
 
-def _plain_sequences(problem: Problem, order: Order, tg: TaskGraph) -> dict[str, list[int]] | None:
-    """Per listed resource its tasks in order, when every entry is one task of that resource, none
-    twice, and every compute stream (and listed comm stream) is listed in full; else None, and the
-    general path words what is wrong."""
+def _entries(problem: Problem, order: Order, tg: TaskGraph
+             ) -> tuple[dict[str, list[int]], dict[int, tuple[int, ...]]] | None:
+    """Per listed resource the first task of each entry, and the blocks (first task -> members),
+    when every task of an entry runs on that resource, none twice, and every compute stream (and
+    listed comm stream) is listed in full; else None, and the slot-graph path words what is wrong."""
     index = tg.index
     per_resource = Counter(tg.resource)
-    sequences = {}
+    sequences: dict[str, list[int]] = {}
+    blocks: dict[int, tuple[int, ...]] = {}
+    full_backwards: dict[str, tuple[int, int]] | None = None
     for resource, entries in order.sequences.items():
-        tasks = list(map(index.get, entries))
-        if None in tasks or len(set(tasks)) != len(tasks) or per_resource.get(resource) != len(tasks):
+        firsts = list(map(index.get, entries))
+        others: list[int] = []          # block members after the first
+        if None in firsts:
+            if full_backwards is None:
+                full_backwards = _full_backwards(tg) if order.backward == "split" else {}
+            for k, entry in enumerate(entries):
+                if firsts[k] is None:
+                    members = full_backwards.get(entry) or _members(entry, order, tg)
+                    if members is None:
+                        return None
+                    firsts[k] = members[0]
+                    if len(members) > 1:
+                        blocks[members[0]] = members
+                        others += members[1:]
+        tasks = firsts + others
+        if len(set(tasks)) != len(tasks) or per_resource.get(resource) != len(tasks):
             return None
         if tasks and set(map(tg.resource.__getitem__, tasks)) != {resource}:
             return None
-        sequences[resource] = tasks
+        sequences[resource] = firsts
     if any(d.name not in sequences and per_resource.get(d.name) for d in problem.devices):
         return None
-    return sequences
+    return sequences, blocks
 
 
-def _simulate_plain(order: Order, tg: TaskGraph, sequences: dict[str, list[int]]) -> list[TimedTask] | None:
-    """The common case, one task per order entry, timed task by task with no slot graph; None on a
-    deadlock (the general path describes it)."""
+def _full_backwards(tg: TaskGraph) -> dict[str, tuple[int, int]]:
+    """In split mode, ``2BW0`` stands for the block (2B0;2W0): its name -> (B, W) tasks."""
+    index = tg.index
+    return {compute_name(tg.stage[i], "BW", tg.mb[i]): (i, index[compute_name(tg.stage[i], "W", tg.mb[i])])
+            for i in range(len(tg)) if tg.pass_[i] == "B"}
+
+
+def _members(entry: str, order: Order, tg: TaskGraph) -> tuple[int, ...] | None:
+    """The tasks of an order entry, None if it names one the task graph does not have."""
+    try:
+        names = parse_entry(entry, order.backward)
+    except OpplanError:
+        return None
+    members = tuple(map(tg.index.get, names))
+    return None if None in members else members
+
+
+def _simulate_entries(problem: Problem, order: Order, tg: TaskGraph, sequences: dict[str, list[int]],
+                      blocks: dict[int, tuple[int, ...]]) -> list[TimedTask] | None:
+    """The common case, timed without a slot graph: a block runs as its first task (every other
+    member hands its dependencies to it), a single task as itself. None on a deadlock (the
+    slot-graph path describes it)."""
     n = len(tg)
     slot_of = np.full(n, -1, dtype=np.int64)     # entry number: the tie-break among equal ready times
-    following = np.full(n, -1, dtype=np.int64)   # the next task on the same sequenced resource
+    following = np.full(n, -1, dtype=np.int64)   # the next entry's first task on the same sequenced resource
     pending = np.fromiter(map(len, tg.deps), dtype=np.int64, count=n)
     first = 0
     for seq in sequences.values():
@@ -81,29 +118,63 @@ def _simulate_plain(order: Order, tg: TaskGraph, sequences: dict[str, list[int]]
         first += len(tasks)
         following[tasks[:-1]] = tasks[1:]
         pending[tasks[1:]] += 1
+    head = np.arange(n)                          # the task a task runs as: its block's first, or itself
+    for lead, members in blocks.items():
+        head[list(members)] = lead
+        slot_of[list(members)] = slot_of[lead]
     free = np.flatnonzero(slot_of < 0)             # on links and comm streams the order leaves free
     slot_of[free] = np.arange(first, first + len(free))
-    fenced: dict[int, list[int]] = {}
+    nodes = np.flatnonzero(head == np.arange(n))
+    task_of = np.empty(len(nodes), dtype=np.int64)
+    task_of[slot_of[nodes]] = nodes
+    fence_after: dict[int, list[int]] = {}
     for a, b in _fence_slots(tg, order, slot_of.tolist()):
-        fenced.setdefault(a, []).append(b)
-    task_of = np.empty(n, dtype=np.int64)
-    task_of[slot_of] = np.arange(n)
-    fence_after = {int(task_of[a]): [int(task_of[b]) for b in bs] for a, bs in fenced.items()}
-    for bs in fence_after.values():
-        for b in bs:
-            pending[b] += 1
-    after = _waiting_on(tg.succs, following.tolist(), fence_after)
+        fence_after.setdefault(int(task_of[a]), []).append(int(task_of[b]))
+        pending[task_of[b]] += 1
+    head_of = head.tolist()
+    following_of = following.tolist()
+    after = _waiting_on(tg.succs, following_of, fence_after)
+    duration = tg.duration
+    if blocks:
+        duration = list(duration)
+        _merge_blocks(problem, tg, blocks, head_of, following_of, fence_after, after, pending, duration)
     if len(free):
         lane_of = {r: -1 if r in sequences else k for k, r in enumerate(dict.fromkeys(tg.resource))}
         lane = list(map(lane_of.__getitem__, tg.resource))
-        times = _run_in_time_order(tg.duration, after, pending.tolist(), lane, slot_of.tolist(), task_of.tolist(),
+        times = _run_in_time_order(duration, after, pending.tolist(), lane, slot_of.tolist(), task_of.tolist(),
                                    len(lane_of))
     else:
-        times = _run_in_any_order(tg.duration, after, pending.tolist())
+        times = _run_in_any_order(duration, after, pending.tolist(), len(nodes))
     if times is None:
         return None
     start, end = times
-    return list(map(tuple.__new__, repeat(TimedTask), zip(tg.keys, tg.resource, start, end, repeat(-1))))
+    if not blocks:
+        return list(map(tuple.__new__, repeat(TimedTask), zip(tg.keys, tg.resource, start, end, repeat(-1))))
+    group = np.where(head != np.arange(n), slot_of, -1)
+    group[list(blocks)] = slot_of[list(blocks)]
+    start, end = list(map(start.__getitem__, head_of)), list(map(end.__getitem__, head_of))
+    return list(map(tuple.__new__, repeat(TimedTask), zip(tg.keys, tg.resource, start, end, group.tolist())))
+
+
+def _merge_blocks(problem: Problem, tg: TaskGraph, blocks: dict[int, tuple[int, ...]], head_of: list[int],
+                  following_of: list[int], fence_after: dict[int, list[int]], after: list[list[int]],
+                  pending: np.ndarray, duration: list[float]) -> None:
+    """Make each block one node, its first task: the block's duration, the inputs of all its
+    members (not those among them), the waiters of all its members; a task that a later member
+    waits for now releases the first one. The other members never run on their own."""
+    touched = {i for members in blocks.values() for m in members[1:] for i in tg.deps[m]}
+    for i in touched:
+        if head_of[i] == i and i not in blocks:
+            after[i] = [head_of[x] for x in after[i]]
+    for lead, members in blocks.items():
+        duration[lead] = problem.block_duration([tg.duration[m] for m in members], [tg.pass_[m] for m in members])
+        pending[lead] = sum(head_of[i] != lead for m in members for i in tg.deps[m]) + (pending[lead] - len(tg.deps[lead]))
+        waiters = [head_of[x] for m in members for x in tg.succs[m] if head_of[x] != lead]
+        if following_of[lead] >= 0:
+            waiters.append(following_of[lead])
+        after[lead] = waiters + fence_after.get(lead, [])
+        for m in members[1:]:
+            pending[m] = -1      # never released on its own
 
 
 def _waiting_on(succs: list[list[int]], following: list[int], fence_after: dict[int, list[int]]) -> list[list[int]]:
@@ -115,7 +186,7 @@ def _waiting_on(succs: list[list[int]], following: list[int], fence_after: dict[
     return after
 
 
-def _run_in_any_order(duration: list[float], after: list[list[int]], pending: list[int]
+def _run_in_any_order(duration: list[float], after: list[list[int]], pending: list[int], nodes: int
                       ) -> tuple[list[float], list[float]] | None:
     """Every resource sequenced: a task starts when its last input ends, whatever order they are
     visited in. (start, end) per task, or None if some task never became ready."""
@@ -135,7 +206,7 @@ def _run_in_any_order(duration: list[float], after: list[list[int]], pending: li
             pending[t] -= 1
             if not pending[t]:
                 push(t)
-    return (ready, end) if done == n else None
+    return (ready, end) if done == nodes else None
 
 
 def _run_in_time_order(duration: list[float], after: list[list[int]], pending: list[int], lane: list[int],
@@ -143,11 +214,12 @@ def _run_in_time_order(duration: list[float], after: list[list[int]], pending: l
     """Some resources free (lane >= 0): events in time order, ties by entry number, each free
     resource serving its ready tasks first come, first served. None if some task never ran.
 
-    A task on a sequenced resource that takes time runs the moment it is ready, without a turn
-    in the event queue: whatever it releases is ready strictly after every event the queue would
-    have served before it, so the free resources see their tasks in the same order. A task that
-    takes no time (or none that shows at its start time) waits its turn in the queue, where a
-    tie with another event is broken by entry number as always.
+    A node (a task, or a block as its first task) on a sequenced resource that takes time runs
+    the moment it is ready, without a turn in the event queue: whatever it releases is ready
+    strictly after every event the queue would have served before it, so the free resources see
+    their tasks in the same order. A node that takes no time (or none that shows at its start
+    time) waits its turn in the queue, where a tie with another event is broken by entry number
+    as always.
     """
     n = len(duration)
     ready = [0.0] * n
@@ -194,7 +266,7 @@ def _run_in_time_order(duration: list[float], after: list[list[int]], pending: l
                 break
             s = now.pop()
             finish = end[s]
-    return (start, end) if done == n else None
+    return (start, end) if done == len(task_of) else None
 
 
 def _simulate_slots(problem: Problem, order: Order, tg: TaskGraph) -> list[TimedTask]:

@@ -40,8 +40,8 @@ def random_problem(rng: random.Random) -> Problem:
 
 def random_order(problem: Problem, rng: random.Random, backward: str) -> Order:
     """Sequences taken from a random topological order of the tasks: compute streams always,
-    comm streams and links sometimes (else first come, first served); a few fences that agree
-    with that order."""
+    comm streams and links sometimes (else first come, first served), in split mode some input
+    and weight gradients as one block; a few fences that agree with that order."""
     tg = build_task_graph(problem, backward)
     waiting = [len(d) for d in tg.deps]
     ready = [i for i in range(len(tg)) if not waiting[i]]
@@ -55,13 +55,19 @@ def random_order(problem: Problem, rng: random.Random, backward: str) -> Order:
                 ready.append(j)
     listed = {d.name for d in problem.devices} | {r for r in set(tg.resource) if rng.random() < 0.3}
     sequences: dict[str, list[str]] = {}
+    blocks = backward == "split" and rng.random() < 0.5     # some sB m, sW m run as the block sBW m
+    merged = set()
     for i in topological:
-        if tg.resource[i] in listed:
-            sequences.setdefault(tg.resource[i], []).append(tg.keys[i])
+        if tg.resource[i] in listed and i not in merged:
+            name = tg.keys[i]
+            if blocks and tg.pass_[i] == "B" and rng.random() < 0.6:
+                merged.add(tg.index[f"{tg.stage[i]}W{tg.mb[i]}"])    # a W waits only for its B
+                name = f"{tg.stage[i]}BW{tg.mb[i]}"
+            sequences.setdefault(tg.resource[i], []).append(name)
     fences = []
     for _ in range(rng.randint(0, 3)):
         a, b = sorted(rng.sample(range(len(topological)), 2)) if len(topological) > 1 else (0, 0)
-        if a != b:
+        if a != b and topological[b] not in merged:    # a merged W runs earlier, with its B
             fences.append((tg.keys[topological[a]], tg.keys[topological[b]]))
     return Order(sequences, backward, tuple(fences))
 
