@@ -119,9 +119,11 @@ def _simulate_entries(problem: Problem, order: Order, tg: TaskGraph, sequences: 
         following[tasks[:-1]] = tasks[1:]
         pending[tasks[1:]] += 1
     head = np.arange(n)                          # the task a task runs as: its block's first, or itself
-    for lead, members in blocks.items():
-        head[list(members)] = lead
-        slot_of[list(members)] = slot_of[lead]
+    if blocks:
+        members = np.fromiter((m for ms in blocks.values() for m in ms), dtype=np.int64)
+        leads = np.repeat(np.fromiter(blocks, dtype=np.int64), [len(ms) for ms in blocks.values()])
+        head[members] = leads
+        slot_of[members] = slot_of[leads]
     free = np.flatnonzero(slot_of < 0)             # on links and comm streams the order leaves free
     slot_of[free] = np.arange(first, first + len(free))
     nodes = np.flatnonzero(head == np.arange(n))
@@ -131,20 +133,19 @@ def _simulate_entries(problem: Problem, order: Order, tg: TaskGraph, sequences: 
     for a, b in _fence_slots(tg, order, slot_of.tolist()):
         fence_after.setdefault(int(task_of[a]), []).append(int(task_of[b]))
         pending[task_of[b]] += 1
-    head_of = head.tolist()
-    following_of = following.tolist()
-    after = _waiting_on(tg.succs, following_of, fence_after)
-    duration = tg.duration
     if blocks:
-        duration = list(duration)
-        _merge_blocks(problem, tg, blocks, head_of, following_of, fence_after, after, pending, duration)
+        after, waiting = _graph_of_nodes(tg, head, following, fence_after, pending - np.fromiter(map(len, tg.deps),
+                                                                                              dtype=np.int64, count=n))
+        duration = _block_durations(problem, tg, blocks)
+    else:
+        after, waiting = _waiting_on(tg.succs, following.tolist(), fence_after), pending.tolist()
+        duration = tg.duration
     if len(free):
         lane_of = {r: -1 if r in sequences else k for k, r in enumerate(dict.fromkeys(tg.resource))}
         lane = list(map(lane_of.__getitem__, tg.resource))
-        times = _run_in_time_order(duration, after, pending.tolist(), lane, slot_of.tolist(), task_of.tolist(),
-                                   len(lane_of))
+        times = _run_in_time_order(duration, after, waiting, lane, slot_of.tolist(), task_of.tolist(), len(lane_of))
     else:
-        times = _run_in_any_order(duration, after, pending.tolist(), len(nodes))
+        times = _run_in_any_order(duration, after, waiting, len(nodes))
     if times is None:
         return None
     start, end = times
@@ -152,29 +153,44 @@ def _simulate_entries(problem: Problem, order: Order, tg: TaskGraph, sequences: 
         return list(map(tuple.__new__, repeat(TimedTask), zip(tg.keys, tg.resource, start, end, repeat(-1))))
     group = np.where(head != np.arange(n), slot_of, -1)
     group[list(blocks)] = slot_of[list(blocks)]
+    head_of = head.tolist()
     start, end = list(map(start.__getitem__, head_of)), list(map(end.__getitem__, head_of))
     return list(map(tuple.__new__, repeat(TimedTask), zip(tg.keys, tg.resource, start, end, group.tolist())))
 
 
-def _merge_blocks(problem: Problem, tg: TaskGraph, blocks: dict[int, tuple[int, ...]], head_of: list[int],
-                  following_of: list[int], fence_after: dict[int, list[int]], after: list[list[int]],
-                  pending: np.ndarray, duration: list[float]) -> None:
-    """Make each block one node, its first task: the block's duration, the inputs of all its
-    members (not those among them), the waiters of all its members; a task that a later member
-    waits for now releases the first one. The other members never run on their own."""
-    touched = {i for members in blocks.values() for m in members[1:] for i in tg.deps[m]}
-    for i in touched:
-        if head_of[i] == i and i not in blocks:
-            after[i] = [head_of[x] for x in after[i]]
+def _graph_of_nodes(tg: TaskGraph, head: np.ndarray, following: np.ndarray, fence_after: dict[int, list[int]],
+                    others: np.ndarray) -> tuple[list[list[int]], list[int]]:
+    """Waiters and input counts per node when blocks run as their first task: every dependency
+    between two nodes (none inside a block), the next entry, the fences; ``others`` counts the
+    inputs besides dependencies. A block's other members never run on their own (count -1)."""
+    n = len(tg)
+    src = np.fromiter((i for deps in tg.deps for i in deps), dtype=np.int64)
+    dst = np.repeat(np.arange(n), np.fromiter(map(len, tg.deps), dtype=np.int64, count=n))
+    src, dst = head[src], head[dst]
+    between = src != dst
+    src, dst = src[between], dst[between]
+    waiting = (np.bincount(dst, minlength=n) + others).tolist()
+    for m in np.flatnonzero(head != np.arange(n)).tolist():
+        waiting[m] = -1
+    order = np.argsort(src, kind="stable")
+    flat = dst[order].tolist()
+    ends = np.cumsum(np.bincount(src, minlength=n)).tolist()
+    after = [flat[a:b] for a, b in zip([0] + ends[:-1], ends)]
+    return _waiting_on(after, following.tolist(), fence_after), waiting
+
+
+def _block_durations(problem: Problem, tg: TaskGraph, blocks: dict[int, tuple[int, ...]]) -> list[float]:
+    """Task durations, a block's first task taking the block's (blocks of the same passes and
+    lengths last as long: computed once)."""
+    own, passes = tg.duration, tg.pass_
+    duration = list(own)
+    known: dict[tuple, float] = {}
     for lead, members in blocks.items():
-        duration[lead] = problem.block_duration([tg.duration[m] for m in members], [tg.pass_[m] for m in members])
-        pending[lead] = sum(head_of[i] != lead for m in members for i in tg.deps[m]) + (pending[lead] - len(tg.deps[lead]))
-        waiters = [head_of[x] for m in members for x in tg.succs[m] if head_of[x] != lead]
-        if following_of[lead] >= 0:
-            waiters.append(following_of[lead])
-        after[lead] = waiters + fence_after.get(lead, [])
-        for m in members[1:]:
-            pending[m] = -1      # never released on its own
+        key = tuple([own[m] for m in members] + [passes[m] for m in members])
+        if key not in known:
+            known[key] = problem.block_duration([own[m] for m in members], [passes[m] for m in members])
+        duration[lead] = known[key]
+    return duration
 
 
 def _waiting_on(succs: list[list[int]], following: list[int], fence_after: dict[int, list[int]]) -> list[list[int]]:

@@ -92,8 +92,10 @@ class _Expected:
             order += [(b + d) * M + m for b in self.transfer_block.values() for d in (0, 1)]
         return list(dict.fromkeys(self.names[k] for k in order))
 
-    def pairs(self, problem) -> tuple[np.ndarray, np.ndarray]:
-        """Every (before, after) dependency as task numbers, in the order rule 3 reports them."""
+    def pairs(self, problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (before, after) dependency as task numbers, in the order rule 3 reports them, and
+        which of them are a stage's input gradient before its weight gradient (sB m, sW m: the
+        one pair a block may hold)."""
         grad = self.grads[0]
         blocks: list[tuple[int, int]] = []
         for s in range(problem.num_stages):
@@ -110,10 +112,12 @@ class _Expected:
             else:
                 blocks += [(f_src, f_dst), (g_dst, g_src)]
         if not blocks:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
         firsts = np.array(blocks, dtype=np.int64)
         m = np.arange(self.microbatches)
-        return (firsts[:, :1] + m).ravel(), (firsts[:, 1:] + m).ravel()
+        halves = np.repeat([grad == "B" and k < 2 * problem.num_stages and k % 2 == 1 for k in range(len(blocks))],
+                           self.microbatches)
+        return (firsts[:, :1] + m).ravel(), (firsts[:, 1:] + m).ravel(), halves
 
 
 class _Report:
@@ -166,6 +170,19 @@ class _Columns:
         self.start = np.fromiter(starts, dtype=float, count=len(tasks)) if self.exact else None
         self.end = np.fromiter(ends, dtype=float, count=len(tasks)) if self.exact else None
         self.group = np.fromiter(groups, dtype=np.int64, count=len(tasks)) if self.exact else None
+        self._codes: tuple[list[str], np.ndarray] | None = None
+
+    def resource_codes(self) -> np.ndarray:
+        """Each task's resource as a number (resources numbered in order of first appearance)."""
+        return self.resource_names_and_codes()[1]
+
+    def resource_names_and_codes(self) -> tuple[list[str], np.ndarray]:
+        if self._codes is None:
+            names = list(dict.fromkeys(self.resources))
+            code = dict(zip(names, range(len(names))))
+            self._codes = names, np.fromiter(map(code.__getitem__, self.resources), dtype=np.int64,
+                                             count=len(self.resources))
+        return self._codes
 
 
 class _TimesByTask:
@@ -211,12 +228,15 @@ def _check_in_bulk(plan: Plan, expected: _Expected, columns: _Columns, times: _T
     groups: dict[int, list[TimedTask]] = defaultdict(list)
     for i in np.flatnonzero(columns.group >= 0).tolist():
         groups[plan.tasks[i].group].append(plan.tasks[i])
-    _check_blocks(problem, expected, groups, report, eps)
-    before, after = expected.pairs(problem)
+    if not _blocks_look_right(problem, expected, columns, times, eps):
+        _check_blocks(problem, expected, groups, report, eps)
+    before, after, halves = expected.pairs(problem)
     group = times.group
-    late = (times.start[after] < times.end[before] - eps) | ((group[before] >= 0) & (group[before] == group[after]))
+    together = (group[before] >= 0) & (group[before] == group[after])
+    # what _broken reports: a block holding a task and one it depends on (but sB m with sW m), or a late start
+    suspect = np.where(together, ~halves, times.start[after] < times.end[before] - eps)
     names = expected.names
-    for k in np.flatnonzero(late).tolist():
+    for k in np.flatnonzero(suspect).tolist():
         _broken(by_name, names[before[k]], names[after[k]], report, eps)
     _check_fences(plan, by_name, report, eps)
     intervals = _Intervals(plan, columns)
@@ -263,7 +283,7 @@ def _check_task_by_task(plan: Plan, expected: _Expected, report: _Report, makesp
     # rule 3 -----------------------------------------------------------------------------------
     get = by_name.get
     names = expected.names
-    before, after = expected.pairs(problem)
+    before, after, _ = expected.pairs(problem)
     for x, y in zip(before.tolist(), after.tolist()):
         x, y = names[x], names[y]
         a, b = get(x), get(y)
@@ -339,6 +359,40 @@ def _check_blocks(problem, expected: _Expected, groups: dict[int, list[TimedTask
         if abs(got - want) > eps:
             report(2, f"block ({';'.join(names)}) lasts {got:g}, should last {want:g}", names,
                    (members[0].start, members[0].end))
+
+
+def _blocks_look_right(problem, expected: _Expected, columns: _Columns, times: _TimesByTask, eps: float) -> bool:
+    """Whether ``_check_blocks`` has nothing to report, over arrays: every block has two members
+    or more, on one resource, with one start and one end, and lasts what its members' durations
+    (added in the plan's order) make, shrunk by the overlap factor for a forward with a backward."""
+    where = np.flatnonzero(columns.group >= 0)
+    if not len(where):
+        return True
+    where = where[np.argsort(columns.group[where], kind="stable")]     # by block, members in plan order
+    gid = columns.group[where]
+    opens = np.concatenate([[True], gid[1:] != gid[:-1]])
+    first = np.flatnonzero(opens)
+    size = np.diff(np.append(first, len(where)))
+    if (size < 2).any():
+        return False
+    lead = np.repeat(where[first], size)
+    resource = columns.resource_codes()
+    if ((resource[where] != resource[lead]) | (columns.start[where] != columns.start[lead])
+            | (columns.end[where] != columns.end[lead])).any():
+        return False
+    number = times.number[where]
+    own = np.fromiter(map(expected.duration.__getitem__, number.tolist()), dtype=float, count=len(where))
+    passes = np.array([expected.pass_[k] for k in number.tolist()])
+    total = np.zeros(len(first))
+    for k in range(int(size.max())):     # added one member after another, as sum() does
+        has = size > k
+        total[has] += own[first[has] + k]
+    block_of = np.repeat(np.arange(len(first)), size)
+    forward = np.bincount(block_of, weights=passes == "F", minlength=len(first)) > 0
+    backward = np.bincount(block_of, weights=np.isin(passes, ("B", "W", "BW")), minlength=len(first)) > 0
+    want = np.where(forward & backward, total * problem.overlap_factor, total)
+    got = columns.end[where[first]] - columns.start[where[first]]
+    return not (np.abs(got - want) > eps).any()
 
 
 def _broken(by_name: dict[str, TimedTask], before: str, after: str, report: _Report, eps: float) -> None:
@@ -513,10 +567,8 @@ class _Intervals:
     the ones that stand for their interval (single tasks, each block's first member)."""
 
     def __init__(self, plan: Plan, columns: _Columns) -> None:
-        self.names = list(dict.fromkeys(columns.resources))
+        self.names, self.resource = columns.resource_names_and_codes()
         self.code = dict(zip(self.names, range(len(self.names))))
-        self.resource = np.fromiter(map(self.code.__getitem__, columns.resources), dtype=np.int64,
-                                    count=len(columns.resources))
         self.start, self.end, self.group = columns.start, columns.end, columns.group
         self.keep = _first_of_each_block(plan, columns.group)
 
