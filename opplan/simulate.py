@@ -13,7 +13,7 @@ from itertools import repeat
 
 import numpy as np
 
-from opplan.actions import compute_name
+from opplan.actions import compute_name_head
 from opplan.bulk import without_gc
 from opplan.errors import OpplanError
 from opplan.outputs import Provenance
@@ -64,16 +64,16 @@ def _entries(problem: Problem, order: Order, tg: TaskGraph
         others: list[int] = []          # block members after the first
         if None in firsts:
             if full_backwards is None:
-                full_backwards = _full_backwards(tg) if order.backward == "split" else {}
-            for k, entry in enumerate(entries):
-                if firsts[k] is None:
-                    members = full_backwards.get(entry) or _members(entry, order, tg)
-                    if members is None:
-                        return None
-                    firsts[k] = members[0]
-                    if len(members) > 1:
-                        blocks[members[0]] = members
-                        others += members[1:]
+                split = order.backward == "split" and tg.backward == "split"
+                full_backwards = _full_backwards(problem, tg) if split else {}
+            for k in [k for k, i in enumerate(firsts) if i is None]:
+                members = full_backwards.get(entries[k]) or _members(entries[k], order, tg)
+                if members is None:
+                    return None
+                firsts[k] = members[0]
+                if len(members) > 1:
+                    blocks[members[0]] = members
+                    others += members[1:]
         tasks = firsts + others
         if len(set(tasks)) != len(tasks) or per_resource.get(resource) != len(tasks):
             return None
@@ -85,11 +85,16 @@ def _entries(problem: Problem, order: Order, tg: TaskGraph
     return sequences, blocks
 
 
-def _full_backwards(tg: TaskGraph) -> dict[str, tuple[int, int]]:
+def _full_backwards(problem: Problem, tg: TaskGraph) -> dict[str, tuple[int, int]]:
     """In split mode, ``2BW0`` stands for the block (2B0;2W0): its name -> (B, W) tasks."""
-    index = tg.index
-    return {compute_name(tg.stage[i], "BW", tg.mb[i]): (i, index[compute_name(tg.stage[i], "W", tg.mb[i])])
-            for i in range(len(tg)) if tg.pass_[i] == "B"}
+    digits = [str(m) for m in range(problem.microbatches)]
+    out: dict[str, tuple[int, int]] = {}
+    for s in range(problem.num_stages):
+        names = [compute_name_head(s, "BW") + d for d in digits]
+        b = map(tg.index.__getitem__, [compute_name_head(s, "B") + d for d in digits])
+        w = map(tg.index.__getitem__, [compute_name_head(s, "W") + d for d in digits])
+        out.update(zip(names, zip(b, w)))
+    return out
 
 
 def _members(entry: str, order: Order, tg: TaskGraph) -> tuple[int, ...] | None:

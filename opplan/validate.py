@@ -225,11 +225,8 @@ def _check_in_bulk(plan: Plan, expected: _Expected, columns: _Columns, times: _T
     check of that rule reports it, so the words and their order are the same either way."""
     problem = plan.problem
     by_name = dict(zip(columns.names, plan.tasks))
-    groups: dict[int, list[TimedTask]] = defaultdict(list)
-    for i in np.flatnonzero(columns.group >= 0).tolist():
-        groups[plan.tasks[i].group].append(plan.tasks[i])
     if not _blocks_look_right(problem, expected, columns, times, eps):
-        _check_blocks(problem, expected, groups, report, eps)
+        _check_blocks(problem, expected, _blocks(plan, columns), report, eps)
     before, after, halves = expected.pairs(problem)
     group = times.group
     together = (group[before] >= 0) & (group[before] == group[after])
@@ -241,7 +238,7 @@ def _check_in_bulk(plan: Plan, expected: _Expected, columns: _Columns, times: _T
     _check_fences(plan, by_name, report, eps)
     intervals = _Intervals(plan, columns)
     if _any_overlap(intervals, eps):
-        _check_overlaps(_intervals(by_name, groups), report, eps)
+        _check_overlaps(_intervals(by_name, _blocks(plan, columns)), report, eps)
     peaks = _check_memory_in_bulk(problem, expected, times, report)
     if plan.metrics is not None:
         busy = _busy_in_bulk(plan, intervals)
@@ -359,6 +356,14 @@ def _check_blocks(problem, expected: _Expected, groups: dict[int, list[TimedTask
         if abs(got - want) > eps:
             report(2, f"block ({';'.join(names)}) lasts {got:g}, should last {want:g}", names,
                    (members[0].start, members[0].end))
+
+
+def _blocks(plan: Plan, columns: _Columns) -> dict[int, list[TimedTask]]:
+    """Block number -> its members, in the plan's order."""
+    groups: dict[int, list[TimedTask]] = defaultdict(list)
+    for i in np.flatnonzero(columns.group >= 0).tolist():
+        groups[plan.tasks[i].group].append(plan.tasks[i])
+    return groups
 
 
 def _blocks_look_right(problem, expected: _Expected, columns: _Columns, times: _TimesByTask, eps: float) -> bool:
