@@ -3,6 +3,10 @@
 A discrete-event pass in time order: compute resources follow the order exactly; links and
 communication streams the order does not list serve their tasks first come, first served. An order that contradicts the
 dependencies cannot finish, and the error names the stuck tasks and what they wait for.
+
+Two paths give the same times: the common one numbers entries and times task by task (a block as
+its first task) with numpy-built lists; the slot-graph path handles whatever the common one turns
+down (a malformed order, a deadlock) and words the error.
 """
 from __future__ import annotations
 
@@ -113,24 +117,7 @@ def _simulate_entries(problem: Problem, order: Order, tg: TaskGraph, sequences: 
     member hands its dependencies to it), a single task as itself. None on a deadlock (the
     slot-graph path describes it)."""
     n = len(tg)
-    slot_of = np.full(n, -1, dtype=np.int64)     # entry number: the tie-break among equal ready times
-    following = np.full(n, -1, dtype=np.int64)   # the next entry's first task on the same sequenced resource
-    pending = np.fromiter(map(len, tg.deps), dtype=np.int64, count=n)
-    first = 0
-    for seq in sequences.values():
-        tasks = np.array(seq, dtype=np.int64)
-        slot_of[tasks] = np.arange(first, first + len(tasks))
-        first += len(tasks)
-        following[tasks[:-1]] = tasks[1:]
-        pending[tasks[1:]] += 1
-    head = np.arange(n)                          # the task a task runs as: its block's first, or itself
-    if blocks:
-        members = np.fromiter((m for ms in blocks.values() for m in ms), dtype=np.int64)
-        leads = np.repeat(np.fromiter(blocks, dtype=np.int64), [len(ms) for ms in blocks.values()])
-        head[members] = leads
-        slot_of[members] = slot_of[leads]
-    free = np.flatnonzero(slot_of < 0)             # on links and comm streams the order leaves free
-    slot_of[free] = np.arange(first, first + len(free))
+    slot_of, following, pending, head, free = _number_entries(tg, sequences, blocks)
     nodes = np.flatnonzero(head == np.arange(n))
     task_of = np.empty(len(nodes), dtype=np.int64)
     task_of[slot_of[nodes]] = nodes
@@ -143,7 +130,7 @@ def _simulate_entries(problem: Problem, order: Order, tg: TaskGraph, sequences: 
                                                                                               dtype=np.int64, count=n))
         duration = _block_durations(problem, tg, blocks)
     else:
-        after, waiting = _waiting_on(tg.succs, following.tolist(), fence_after), pending.tolist()
+        after, waiting = _waiting_on(_successors(tg), following.tolist(), fence_after), pending.tolist()
         duration = tg.duration
     if len(free):
         lane_of = {r: -1 if r in sequences else k for k, r in enumerate(dict.fromkeys(tg.resource))}
@@ -151,12 +138,43 @@ def _simulate_entries(problem: Problem, order: Order, tg: TaskGraph, sequences: 
         times = _run_in_time_order(duration, after, waiting, lane, slot_of.tolist(), task_of.tolist(), len(lane_of))
     else:
         times = _run_in_any_order(duration, after, waiting, len(nodes))
-    if times is None:
-        return None
-    start, end = times
+    return None if times is None else _timed_tasks(tg, *times, head, slot_of, blocks)
+
+
+def _number_entries(tg: TaskGraph, sequences: dict[str, list[int]], blocks: dict[int, tuple[int, ...]]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per task: its entry number (the slot-graph path's slot: the tie-break among equal ready
+    times; free tasks numbered after the order's entries, in task order), the next entry's first
+    task on its resource, its inputs (dependencies and the previous entry), the task it runs as
+    (its block's first, or itself); and the free tasks."""
+    n = len(tg)
+    slot_of = np.full(n, -1, dtype=np.int64)
+    following = np.full(n, -1, dtype=np.int64)
+    pending = np.fromiter(map(len, tg.deps), dtype=np.int64, count=n)
+    first = 0
+    for seq in sequences.values():
+        tasks = np.array(seq, dtype=np.int64)
+        slot_of[tasks] = np.arange(first, first + len(tasks))
+        first += len(tasks)
+        following[tasks[:-1]] = tasks[1:]
+        pending[tasks[1:]] += 1
+    head = np.arange(n)
+    if blocks:
+        members = np.fromiter((m for ms in blocks.values() for m in ms), dtype=np.int64)
+        leads = np.repeat(np.fromiter(blocks, dtype=np.int64), [len(ms) for ms in blocks.values()])
+        head[members] = leads
+        slot_of[members] = slot_of[leads]
+    free = np.flatnonzero(slot_of < 0)             # on links and comm streams the order leaves free
+    slot_of[free] = np.arange(first, first + len(free))
+    return slot_of, following, pending, head, free
+
+
+def _timed_tasks(tg: TaskGraph, start: list[float], end: list[float], head: np.ndarray, slot_of: np.ndarray,
+                 blocks: dict[int, tuple[int, ...]]) -> list[TimedTask]:
+    """Every task with the times of the node it ran as; a block's members carry its entry number."""
     if not blocks:
         return list(map(tuple.__new__, repeat(TimedTask), zip(tg.keys, tg.resource, start, end, repeat(-1))))
-    group = np.where(head != np.arange(n), slot_of, -1)
+    group = np.where(head != np.arange(len(tg)), slot_of, -1)
     group[list(blocks)] = slot_of[list(blocks)]
     head_of = head.tolist()
     start, end = list(map(start.__getitem__, head_of)), list(map(end.__getitem__, head_of))
@@ -196,6 +214,17 @@ def _block_durations(problem: Problem, tg: TaskGraph, blocks: dict[int, tuple[in
             known[key] = problem.block_duration([own[m] for m in members], [passes[m] for m in members])
         duration[lead] = known[key]
     return duration
+
+
+def _successors(tg: TaskGraph) -> list[list[int]]:
+    """The task graph's successor lists (derived from ``deps`` for a graph built without them)."""
+    if len(tg.succs) == len(tg):
+        return tg.succs
+    succs: list[list[int]] = [[] for _ in range(len(tg))]
+    for j, deps in enumerate(tg.deps):
+        for i in deps:
+            succs[i].append(j)
+    return succs
 
 
 def _waiting_on(succs: list[list[int]], following: list[int], fence_after: dict[int, list[int]]) -> list[list[int]]:
