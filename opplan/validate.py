@@ -12,6 +12,11 @@ Rules:
   6 memory (parameters + live activations) within each cap
   7 reported metrics agree with the times
   8 blocks well formed (same resource, start, end)
+
+A plan that holds exactly the problem's tasks, where they belong, for as long as they should (what
+the simulator makes) is screened in bulk, with numpy over the expected tasks' numbers; whatever a
+screen flags is worded by the task-by-task code, which checks every other plan, so both give the
+same violations in the same order.
 """
 from __future__ import annotations
 
