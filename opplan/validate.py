@@ -426,6 +426,9 @@ def _check_fences(plan: Plan, by_name: dict[str, TimedTask], report: _Report, ep
     split = plan.order.backward == "split"
 
     def fenced(name: str) -> TimedTask | None:
+        task = by_name.get(name)     # a plan's task name is its own entry's first name
+        if task is not None:
+            return task
         try:
             return by_name.get(entry_names(name, split_backward=split)[0])
         except OpplanError:
