@@ -2,17 +2,24 @@
 
     python bench/simulate.py
 
-The last row is a problem with communication streams: every device runs a compute stage then an
-all-to-all stage on its comm stream, which the order leaves first come, first served.
+The "+comm" row is a problem with communication streams: every device runs a compute stage then
+an all-to-all stage on its comm stream, which the order leaves first come, first served. The
+"op-level" row is a real operator-level plan: 1F1B on the DeepSeek-V3 MoE sample at operator
+granularity (all-to-alls on comm streams, fences between chunks, every backward a B+W block).
+The "simulate+validate" column is build + simulate + validate: what ``make_plan`` pays for them.
 """
 from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
+from opplan import baselines
+from opplan.graph import load_model
 from opplan.metrics import compute_metrics
 from opplan.problem import COMM_STREAM, DeviceSpec, Problem, Stage, StageEdge, uniform_problem
-from opplan.schedule import Plan, order_from_lists
+from opplan.scenario import Scenario
+from opplan.schedule import Order, Plan, order_from_lists
 from opplan.simulate import simulate
 from opplan.tasks import build_task_graph
 from opplan.validate import validate
@@ -47,17 +54,30 @@ def streams_order(P: int, M: int) -> list[list[str]]:
     return [[re.sub(r"^\d+", lambda x: str(2 * int(x.group())), e) for e in seq] for seq in one_f_one_b_like(P, M)]
 
 
-def run(P: int, M: int, repeats: int = 3, streams: bool = False) -> dict[str, float]:
-    if streams:
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_models"
+
+
+def operator_level(M: int, model: str = "deepseek_v3_moe", schedule: str = "1f1b") -> tuple[Problem, Order]:
+    """A baseline's plan at operator granularity on a sample model (8 devices): its problem and order."""
+    scenario = Scenario.from_options(load_model(SAMPLES / f"{model}.json"), devices=8, microbatches=M,
+                                     granularity="operator")
+    plan = baselines.run_on(scenario, schedule)
+    return plan.problem, plan.order
+
+
+def run(P: int, M: int, repeats: int = 3, kind: str = "uniform") -> dict[str, float]:
+    if kind == "comm":
         problem = streams_problem(P, M)
         order = order_from_lists(problem, streams_order(P, M))
+    elif kind == "op-level":
+        problem, order = operator_level(M)
     else:
         problem = uniform_problem(P, M, memory_units=P)   # a finite cap, so the memory rule runs too
         order = order_from_lists(problem, one_f_one_b_like(P, M))
     best = {"build": 1e9, "simulate": 1e9, "metrics": 1e9, "validate": 1e9}
     for _ in range(repeats):
         t0 = time.perf_counter()
-        tg = build_task_graph(problem)
+        tg = build_task_graph(problem, order.backward)
         t1 = time.perf_counter()
         tasks = simulate(problem, order, tg)
         t2 = time.perf_counter()
@@ -75,10 +95,11 @@ def run(P: int, M: int, repeats: int = 3, streams: bool = False) -> dict[str, fl
 def main() -> None:
     print("| P | M | tasks | build task graph s | simulate s | metrics s | validate s | simulate+validate s | tasks/s |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for P, M, streams in ((8, 512, False), (16, 2100, False), (32, 1100, False), (8, 1650, True)):
-        r = run(P, M, streams=streams)
+    for P, M, kind in ((8, 512, "uniform"), (16, 2100, "uniform"), (32, 1100, "uniform"), (8, 1650, "comm"),
+                       (8, 410, "op-level")):
+        r = run(P, M, kind=kind)
         total = r["build"] + r["simulate"] + r["validate"]
-        label = f"{P} +comm" if streams else str(P)
+        label = {"comm": f"{P} +comm", "op-level": f"{P} op-level"}.get(kind, str(P))
         print(f"| {label} | {M} | {r['tasks']} | {r['build']:.3f} | {r['simulate']:.3f} | {r['metrics']:.3f} | "
               f"{r['validate']:.3f} | {total:.3f} | {r['tasks'] / total:,.0f} |")
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from opplan.actions import ComputeTask, Pass, compute_names
+from opplan.bulk import without_gc
 from opplan.outputs import Metrics
 from opplan.problem import Problem, comm_resource
 from opplan.schedule import TimedTask
@@ -16,27 +19,57 @@ from opplan.tasks import build_task_graph
 
 
 def device_busy(problem: Problem, tasks: Iterable[TimedTask]) -> list[float]:
-    """Time each device computes; a block of tasks run together counts once."""
+    """Time each device computes; a block of tasks run together counts once (its first member in
+    the tasks' order). Summed in the tasks' order, one after another, as a loop would."""
+    columns = _Columns(tasks)
     index = {d.name: i for i, d in enumerate(problem.devices)}
-    busy = [0.0] * problem.num_devices
-    seen_groups: set[int] = set()
-    for t in tasks:
-        d = index.get(t.resource)
-        if d is None:
-            continue
-        if t.group >= 0:
-            if t.group in seen_groups:
-                continue
-            seen_groups.add(t.group)
-        busy[d] += t.end - t.start
+    device = np.fromiter((index.get(r, -1) for r in columns.resource_names), dtype=np.int64,
+                         count=len(columns.resource_names))[columns.resource]
+    counted = _first_of_each_block(columns.group, device >= 0)
+    length = columns.end - columns.start
+    busy = []
+    for d in range(problem.num_devices):
+        mine = length[counted & (device == d)]
+        busy.append(float(np.cumsum(mine)[-1]) if len(mine) else 0.0)
     return busy
+
+
+class _Columns:
+    """Timed tasks column by column (numpy arrays; resources as codes into ``resource_names``)."""
+
+    def __init__(self, tasks: Iterable[TimedTask]) -> None:
+        tasks = tasks if isinstance(tasks, (list, tuple)) else list(tasks)
+        n = len(tasks)
+        self.names, resources, starts, ends, groups = zip(*tasks) if tasks else ((),) * 5
+        self.resource_names = list(dict.fromkeys(resources))
+        code = dict(zip(self.resource_names, range(len(self.resource_names))))
+        self.resource = np.fromiter(map(code.__getitem__, resources), dtype=np.int64, count=n)
+        self.start = np.fromiter(starts, dtype=float, count=n)
+        self.end = np.fromiter(ends, dtype=float, count=n)
+        self.group = np.fromiter(groups, dtype=np.int64, count=n)
+
+
+def _first_of_each_block(group: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """The tasks ``among`` those given that count: single tasks, and each block's first one."""
+    counted = among & (group < 0)
+    seen: set[int] = set()
+    for i in np.flatnonzero(among & (group >= 0)).tolist():
+        if int(group[i]) not in seen:
+            seen.add(int(group[i]))
+            counted[i] = True
+    return counted
 
 
 def exposed_communication(problem: Problem, tasks: Iterable[TimedTask]) -> list[float]:
     """Per device, time its comm stream is busy while its compute stream is idle.
 
     A sweep over start/end events of both streams: time counts while comm > 0 and compute == 0.
+    A device whose comm stream runs nothing has none.
     """
+    tasks = tasks if isinstance(tasks, (list, tuple)) else list(tasks)
+    used = set(t.resource for t in tasks)
+    if not any(comm_resource(d.name) in used for d in problem.devices):
+        return [0.0] * problem.num_devices
     stream_of: dict[str, tuple[int, int]] = {}
     for d, dev in enumerate(problem.devices):
         stream_of[dev.name] = (d, 0)
@@ -71,16 +104,8 @@ def exposed_communication(problem: Problem, tasks: Iterable[TimedTask]) -> list[
 def memory_events(problem: Problem, tasks: Iterable[TimedTask]) -> list[list[tuple[float, float]]]:
     """Per device, (time, change in activation bytes): +bytes at a forward's start, −bytes at the
     end of the weight-gradient (or full backward) that frees it. Releases sort before allocations."""
-    # task name -> (device, change, at its end): every forward and every pass that frees what it
-    # stored, named by the codec; one lookup per task is cheaper than parsing every name
-    effects: dict[str, tuple[int, float, bool]] = {}
-    for s, stage in enumerate(problem.stages):
-        if stage.activation_bytes == 0:
-            continue
-        for pass_ in (Pass.FORWARD, Pass.WEIGHT_GRAD, Pass.FULL_BACKWARD):
-            frees = pass_.frees_activations
-            effect = (stage.device, -stage.activation_bytes if frees else stage.activation_bytes, frees)
-            effects.update(dict.fromkeys(compute_names(s, pass_, problem.microbatches), effect))
+    # one lookup per task (by name, as the codec writes them) is cheaper than parsing every name
+    effects = _memory_effects(problem)
     events: list[list[tuple[float, float]]] = [[] for _ in range(problem.num_devices)]
     for t in tasks:
         effect = effects.get(t.task)
@@ -90,6 +115,20 @@ def memory_events(problem: Problem, tasks: Iterable[TimedTask]) -> list[list[tup
     for e in events:
         e.sort()
     return events
+
+
+def _memory_effects(problem: Problem) -> dict[str, tuple[int, float, bool]]:
+    """Task name -> (device, change in activation bytes, at its end) for every task that changes
+    what a device holds: forwards store, weight gradients (or full backwards) free."""
+    effects: dict[str, tuple[int, float, bool]] = {}
+    for s, stage in enumerate(problem.stages):
+        if stage.activation_bytes == 0:
+            continue
+        for pass_ in (Pass.FORWARD, Pass.WEIGHT_GRAD, Pass.FULL_BACKWARD):
+            frees = pass_.frees_activations
+            effect = (stage.device, -stage.activation_bytes if frees else stage.activation_bytes, frees)
+            effects.update(dict.fromkeys(compute_names(s, pass_, problem.microbatches), effect))
+    return effects
 
 
 def memory_timeline(problem: Problem, tasks: Iterable[TimedTask]) -> list[list[tuple[float, float]]]:
@@ -108,13 +147,21 @@ def memory_timeline(problem: Problem, tasks: Iterable[TimedTask]) -> list[list[t
 
 
 def peak_activation_bytes(problem: Problem, tasks: Iterable[TimedTask]) -> list[float]:
+    """Per device, the most activation bytes alive at once: the running sum of ``memory_events``
+    (sorted by time, releases first at equal times), over arrays."""
+    tasks = tasks if isinstance(tasks, (list, tuple)) else list(tasks)
+    effects = _memory_effects(problem)
+    hits = [(effect, t) for effect, t in zip(map(effects.get, (t.task for t in tasks)), tasks) if effect is not None]
+    device = np.fromiter((e[0] for e, _ in hits), dtype=np.int64, count=len(hits))
+    delta = np.fromiter((e[1] for e, _ in hits), dtype=float, count=len(hits))
+    time = np.fromiter((t.end if e[2] else t.start for e, t in hits), dtype=float, count=len(hits))
     peaks = []
-    for events in memory_events(problem, tasks):
-        level = peak = 0.0
-        for _, delta in events:
-            level += delta
-            peak = max(peak, level)
-        peaks.append(peak)
+    for d in range(problem.num_devices):
+        mine = device == d
+        order = np.lexsort((delta[mine], time[mine]))
+        level = np.cumsum(delta[mine][order])
+        highest = float(level.max()) if len(level) else 0.0
+        peaks.append(highest if highest > 0.0 else 0.0)
     return peaks
 
 
@@ -169,8 +216,10 @@ def lower_bound(problem: Problem) -> dict[str, float]:
     return {"critical_path": critical, "device": best_device, "lower_bound": max(critical, best_device)}
 
 
+@without_gc
 def compute_metrics(problem: Problem, tasks: Sequence[TimedTask]) -> Metrics:
     """Everything the CLI, charts and comparisons report, from the timed tasks alone."""
+    tasks = tasks if isinstance(tasks, (list, tuple)) else list(tasks)
     makespan = max((t.end for t in tasks), default=0.0)
     busy = device_busy(problem, tasks)
     eps = 1e-9 * max(1.0, makespan)
