@@ -110,15 +110,16 @@ def test_list_scheduling_is_linear_in_microbatches(cap):
     for m in (250, 1000):
         problem = uniform_problem(4, m, memory_units=cap)
         runs = []
-        for _ in range(2):       # the faster of two: a busy machine adds noise, never speed
+        for _ in range(3):       # the fastest of three: a busy machine adds noise, never speed
             began = time.perf_counter()
             order = list_schedule(problem, "backward-first")
             runs.append(time.perf_counter() - began)
         times[m] = min(runs)
         assert order is not None and sum(len(s) for s in order.sequences.values()) == 3 * 4 * m
     print(f"\nlist scheduling P=4 cap={cap}: m=250 {times[250]:.2f} s, m=1000 {times[1000]:.2f} s")
-    # linear: 4x the tasks, about 4x the time (quadratic was 16x: 0.65 s -> 9.4 s before)
-    assert times[1000] < 3.0 and times[1000] < 10 * max(times[250], 0.05), times
+    # linear: 4x the tasks, about 4x the time (quadratic was 16x: 0.65 s -> 9.4 s before); a ratio, not
+    # a time, so a loaded machine slows both sides alike
+    assert times[1000] < 10 * max(times[250], 0.05), times
 
 
 def test_list_scheduling_stops_when_asked():
