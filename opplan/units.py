@@ -74,9 +74,12 @@ def counts_in_activation_units(problem: Problem) -> bool:
     """True when a problem's memory reads best in activation units, not bytes: the uniform
     pipeline (one activation unit is stored as one "byte", no parameters) and models written in
     abstract units (see ``written_in_abstract_units``; a unit is their activation bytes / P)."""
+    unit = problem.activation_unit_bytes
+    if unit is None:       # a problem built by hand: no unit to count in
+        return False
     params = [problem.param_bytes(d) for d in range(problem.num_devices)]
-    return ((problem.activation_unit_bytes == UNIT_PIPELINE_BYTES and all(p < 1e3 for p in params))
-            or written_in_abstract_units(problem.activation_unit_bytes * problem.num_devices, sum(params)))
+    return ((unit == UNIT_PIPELINE_BYTES and all(p < 1e3 for p in params))
+            or written_in_abstract_units(unit * problem.num_devices, sum(params)))
 
 
 def activation_unit_bytes(model: ModelGraph, devices: int) -> float:
