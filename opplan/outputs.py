@@ -18,7 +18,7 @@ from opplan.errors import OpplanError
 RULES: dict[int, str] = {
     1: "every task exactly once",
     2: "durations match the problem",
-    3: "dependencies and transfer delays respected",
+    3: "dependencies, transfer delays and the order's fences respected",
     4: "one task (or block) at a time per resource",
     5: "tasks run on their stage's device and stream",
     6: "memory within each device's cap",
