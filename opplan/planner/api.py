@@ -37,7 +37,7 @@ CANDIDATE_LAYOUTS: dict[str, tuple[Layout, bool]] = {
     "searched-mirrored": (MIRRORED, True),
 }
 PLACEMENTS = ("auto", *CANDIDATE_LAYOUTS)
-COARSE_SHARE = 0.6     # operator level: the share of the time spent planning whole stages first
+COARSE_SHARE = 0.85    # operator level: the share of the time spent planning whole stages first
 WARM_SHARE = 0.5       # past this share of the time limit no further warm start is built
 OBJECTIVES = ("makespan", "bubble", "memory")
 
