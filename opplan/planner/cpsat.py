@@ -140,7 +140,6 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
     # makespan 157 in 31 s where the default (with LP) stood at 161 after 30 s; the bound is no weaker there
     solver.parameters.subsolvers.append("no_lp")
     cancelled = threading.Event()
-    done = threading.Event()
 
     class Watch(cp_model.CpSolverSolutionCallback):
         def on_solution_callback(self) -> None:
@@ -154,20 +153,9 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
                 cancelled.set()
                 self.StopSearch()
 
-    def poll() -> None:
-        """Stop the search once ``should_stop`` turns true; repeated, in case the search had not begun yet."""
-        while not done.wait(0.05):
-            if should_stop is not None and (cancelled.is_set() or should_stop()):
-                cancelled.set()
-                solver.StopSearch()
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    try:
-        code = solver.Solve(model, Watch())
-    finally:
-        done.set()
-        watcher.join()
+    code, stopped = solve_until_stopped(solver, model, should_stop, Watch())
+    if stopped:
+        cancelled.set()
     names = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible", cp_model.INFEASIBLE: "infeasible"}
     status = "cancelled" if cancelled.is_set() else names.get(code, "unknown")
     bound = solver.BestObjectiveBound() / k if exact and code in (cp_model.OPTIMAL, cp_model.FEASIBLE) else 0.0
@@ -182,6 +170,29 @@ def solve_cpsat(problem: Problem, warm: Plan, time_limit: float, workers: int = 
             best, improved = found, True
     return CpSatResult(best, status, min(bound, best.metrics.makespan), exact, improved,
                        time.perf_counter() - began, trace, snapshots, start_from)
+
+
+def solve_until_stopped(solver, model, should_stop: Callable[[], bool] | None,
+                        callback=None) -> tuple[int, bool]:
+    """``solver.Solve`` that a stop request ends: ``should_stop`` is polled every 50 ms, also before
+    the search has begun (where a solution callback would not see it). Returns (status, stopped)."""
+    stopped = threading.Event()
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.05):
+            if should_stop is not None and should_stop():
+                stopped.set()
+                solver.StopSearch()
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        code = solver.Solve(model) if callback is None else solver.Solve(model, callback)
+    finally:
+        done.set()
+        watcher.join()
+    return code, stopped.is_set()
 
 
 def _flattened(warm: Plan) -> Plan | None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opplan.outputs import Provenance
-from opplan.planner.cpsat import CpSatResult, _flattened, _order, _scale, build_makespan_model, solve_cpsat
+from opplan.planner.cpsat import CpSatResult, _flattened, _order, _scale, build_makespan_model, solve_cpsat, solve_until_stopped
 from opplan.problem import Problem
 from opplan.schedule import Plan
 from opplan.simulate import DeadlockError, make_plan
@@ -197,20 +196,7 @@ def _step(problem: Problem, tg: TaskGraph, dur: list[int], base, current: Plan, 
     solver.parameters.cp_model_presolve = False   # as in cpsat.py: presolve eats the budget at operator level
     # no LP relaxation (as cpsat.py's no_lp worker): propagation alone moves fastest on unit-length tasks
     solver.parameters.linearization_level = 0
-    done = threading.Event()
-
-    def poll() -> None:
-        while not done.wait(0.05):
-            if should_stop is not None and should_stop():
-                solver.StopSearch()
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    try:
-        code = solver.Solve(model)
-    finally:
-        done.set()
-        watcher.join()
+    code, _ = solve_until_stopped(solver, model, should_stop)
     settled = code in (cp_model.OPTIMAL, cp_model.INFEASIBLE)   # the neighbourhood searched through
     outcome = "settled" if settled else "stopped" if should_stop and should_stop() else "timeout"
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

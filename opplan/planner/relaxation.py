@@ -28,11 +28,11 @@ so some optimal plan of the relaxation has that order.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from opplan.planner.cpsat import solve_until_stopped
 from opplan.problem import Problem
 from opplan.tasks import TaskGraph, build_task_graph
 
@@ -172,23 +172,8 @@ def device_bound(problem: Problem, device: int, time_limit: float, horizon: floa
     solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - began))
     solver.parameters.num_workers = max(1, workers)
     solver.parameters.cp_model_presolve = presolve
-    done = threading.Event()
-    stopped = threading.Event()
-
-    def poll() -> None:
-        while not done.wait(0.05):
-            if should_stop is not None and should_stop():
-                stopped.set()
-                solver.StopSearch()
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    try:
-        code = solver.Solve(model)
-    finally:
-        done.set()
-        watcher.join()
-    status = "cancelled" if stopped.is_set() else "closed" if code == cp_model.OPTIMAL else "open"
+    code, stopped = solve_until_stopped(solver, model, should_stop)
+    status = "cancelled" if stopped else "closed" if code == cp_model.OPTIMAL else "open"
     if code == cp_model.INFEASIBLE:   # no plan within the horizon: the horizon + 1 step is a bound
         return RelaxedBound((top + 1) / scale, name, "closed", time.perf_counter() - began)
     proven = solver.BestObjectiveBound() if code in (cp_model.OPTIMAL, cp_model.FEASIBLE) else folded.floor
