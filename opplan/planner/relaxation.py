@@ -155,8 +155,8 @@ def device_bound(problem: Problem, device: int, time_limit: float, horizon: floa
     start = {i: model.NewIntVar(folded.release[i], max(folded.release[i], top - folded.duration[i]), f"s{i}")
              for i in folded.kept}
     makespan = model.NewIntVar(folded.floor, max(folded.floor, top), "makespan")
-    for i, j, lag in folded.lags:
-        model.Add(start[j] >= start[i] + folded.duration[i] + lag)
+    for i, j, gap in device_arcs(tg, folded, room, symmetry):   # dependencies, micro-batch order, windows
+        model.Add(start[j] >= start[i] + gap)
     by_resource: dict[str, list[int]] = {}
     for i in folded.kept:
         model.Add(makespan >= start[i] + folded.duration[i] + folded.tail[i])
@@ -164,9 +164,7 @@ def device_bound(problem: Problem, device: int, time_limit: float, horizon: floa
             by_resource.setdefault(tg.resource[i], []).append(i)
     for tasks in by_resource.values():
         model.AddNoOverlap([model.NewFixedSizeIntervalVar(start[i], folded.duration[i], "") for i in tasks])
-    if symmetry:
-        _microbatch_order(model, tg, folded, start)
-    _device_memory(model, tg, folded, start, room, top, symmetry)
+    _device_memory(model, tg, folded, start, room, top)
     model.Minimize(makespan)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.1, time_limit - (time.perf_counter() - began))
@@ -196,19 +194,7 @@ def best_device_bound(problem: Problem, time_limit: float, horizon: float | None
     return sorted(out, key=lambda b: -b.value)
 
 
-def _microbatch_order(model, tg: TaskGraph, folded: FoldedDevice, start: dict) -> None:
-    chains: dict[tuple[int, str], list[int]] = {}
-    for i in folded.kept:
-        chains.setdefault((tg.stage[i], tg.pass_[i]), []).append(i)
-    for chain in chains.values():
-        chain.sort(key=lambda i: tg.mb[i])
-        for a, b in zip(chain, chain[1:]):
-            gap = folded.duration[a] if folded.duration[a] > 0 and folded.duration[b] > 0 else 0
-            model.Add(start[b] >= start[a] + gap)
-
-
-def _device_memory(model, tg: TaskGraph, folded: FoldedDevice, start: dict, room: float, top: int,
-                   symmetry: bool) -> None:
+def _device_memory(model, tg: TaskGraph, folded: FoldedDevice, start: dict, room: float, top: int) -> None:
     """Live activations (forward start to weight-gradient end) within the device's room."""
     kept = set(folded.kept)
     frees = {(tg.stage[i], tg.mb[i]): i for i in kept if tg.release[i] > 0}
@@ -222,15 +208,6 @@ def _device_memory(model, tg: TaskGraph, folded: FoldedDevice, start: dict, room
     spans = [model.NewIntervalVar(start[f], model.NewIntVar(0, top, ""), start[w] + folded.duration[w], "")
              for f, w, _ in items]
     model.AddCumulative(spans, [int(round(a * q)) for _, _, a in items], int(round(room * q)))
-    if symmetry:   # with the micro-batch order, stage s holds at most room // a of its micro-batches
-        by_stage: dict[int, list[tuple[int, int, int, float]]] = {}
-        for f, w, a in items:
-            by_stage.setdefault(tg.stage[f], []).append((tg.mb[f], f, w, a))
-        for lives in by_stage.values():
-            lives.sort()
-            k = int(math.floor(room / lives[0][3] + 1e-9))
-            for (_, _, w, _), (_, f, _, _) in zip(lives, lives[k:]):
-                model.Add(start[f] >= start[w] + folded.duration[w])
 
 
 def device_arcs(tg: TaskGraph, folded: FoldedDevice, room: float, symmetry: bool = True) -> list[tuple[int, int, int]]:
