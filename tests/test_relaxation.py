@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import pytest
+from problems import unit_chain
 
 from opplan import baselines
 from opplan.layout import Layout, LayoutKind
 from opplan.planner.bounds import problem_lower_bound
 from opplan.planner.cpsat import solve_cpsat
 from opplan.planner.relaxation import RelaxedBound, device_bound, device_fits_mip, fold_device, relaxation_bound
-from opplan.problem import COMM_STREAM, DeviceSpec, Problem, Stage, StageEdge, uniform_problem
+from opplan.problem import Problem, uniform_problem
 from opplan.tasks import build_task_graph
 
 pytest.importorskip("ortools")
@@ -17,17 +18,6 @@ pytest.importorskip("highspy")
 
 def mirrored(cap: float) -> Problem:
     return Layout(LayoutKind.MIRRORED, 2, 2).uniform_problem(4, 8, memory_units=cap)
-
-
-def unit_chain(devices: int, microbatches: int, cap: float = float("inf")) -> Problem:
-    """Each device one schedule stage: a compute unit, then an all-to-all unit on its communication stream."""
-    stages = []
-    for d in range(devices):
-        stages.append(Stage(f"st{2 * d}", d, 1.0, 1.0, 1.0, 1.0, layout_stage=d))
-        stages.append(Stage(f"st{2 * d + 1}", d, 1.0, 1.0, 0.0, 0.0, stream=COMM_STREAM, layout_stage=d))
-    edges = tuple(StageEdge(i, i + 1) for i in range(2 * devices - 1))
-    return Problem(tuple(stages), edges, tuple(DeviceSpec(f"dev{d}", cap) for d in range(devices)), microbatches,
-                   1.0, 1.0)
 
 
 def optimum(problem: Problem, schedule: str) -> float:
