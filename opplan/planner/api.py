@@ -316,7 +316,9 @@ def _unit_level_candidates(scenario: Scenario, options: PlannerOptions, began: f
     that share of the time. Last, if the warm-start phase has time left (whole stages were not
     needed), the searched cuts; otherwise the stage level's own cut stands for them."""
     limit = options.time_limit
+    warm_until = began + WARM_SHARE * limit
     errors: list[str] = []
+    # every even placement is built: their baselines are what operator level starts from
     cands = candidates(scenario, options.placement, kinds=(False,), should_stop=options.should_stop, errors=errors)
     best_unit = min((c.best.metrics.makespan for c in cands if c.best is not None), default=math.inf)
     floor = whole_stage_floor(scenario)
@@ -326,7 +328,6 @@ def _unit_level_candidates(scenario: Scenario, options: PlannerOptions, began: f
     elif not options.stopped():
         left = limit - (time.perf_counter() - began)
         cands.append(_from_stage_level(scenario, options, max(0.5, COARSE_SHARE * left)))
-    warm_until = began + WARM_SHARE * limit
     if not options.stopped() and time.perf_counter() < warm_until:
         left = limit - (time.perf_counter() - began)
         cands += candidates(scenario, options.placement, search_seconds=min(10.0, left / 4),
@@ -367,7 +368,8 @@ def _from_stage_level(scenario: Scenario, options: PlannerOptions, seconds: floa
     _say(options, f"stage level: {coarse.provenance.placement} makespan {coarse.metrics.makespan:g}, "
                   f"unit by unit {expanded.metrics.makespan:g}")
     cand = Candidate(f"{coarse.provenance.placement} (stage-level cut)", fine, [expanded])
-    return _with_baselines(cand, baselines.running_on(layout))
+    # the stage level's time is spent: further baselines only while none fits (the expansion usually does)
+    return _with_baselines(cand, baselines.running_on(layout), until=time.perf_counter())
 
 
 def _as_result(warm: Plan, cand: Candidate, status: PlanStatus, reason: str) -> Plan:
